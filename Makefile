@@ -1,0 +1,41 @@
+# Every target sets up what it needs from nothing: a fresh .venv with the packages of pyproject.toml,
+# and the machine services the tests rely on.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
+
+.PHONY: demo test lint typecheck bench-invitations services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## services: start the local PostgreSQL server if it is installed and down (tests use it)
+services:
+	@if [ -n "$(PG_VERSION)" ] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then \
+		pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start; fi
+
+demo: $(STAMP)
+	$(BIN)/eventkit demo --out demo-output
+
+test: $(STAMP) services
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff format --check src flows tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench-invitations: $(STAMP)
+	$(BIN)/python benchmarks/invitations.py
+
+clean:
+	rm -rf $(VENV) var demo-output

@@ -1,0 +1,99 @@
+"""send-invitations: store the invitee list, make one personal invitation per invitee, deliver in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from eventkit import invitations, runtime
+from eventkit.invitees import read_invitees
+from eventkit.reports import delivery_markdown
+from eventkit.transport import transport_for
+
+
+def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
+    """Only a deferral by the mail server is worth a retry; a bug or a bad template is not."""
+    try:
+        state.result()
+    except invitations.TransientDeliveryError:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure is final
+        return False
+    return False
+
+
+@task(name="import-invitees", cache_policy=NO_CACHE)
+def import_invitees(slug: str, invitees_csv: str) -> dict[str, int]:
+    rt = runtime.get()
+    summary = invitations.import_invitees(rt.store, slug, read_invitees(Path(invitees_csv)))
+    return vars(summary)
+
+
+@task(name="plan-batches", cache_policy=NO_CACHE)
+def plan_batches(slug: str) -> list[tuple[int, int]]:
+    rt = runtime.get()
+    return invitations.plan_batches(rt.store, slug, rt.settings.batch_size)
+
+
+@task(name="prepare-batch", task_run_name="prepare {first}–{last}", cache_policy=NO_CACHE)
+def prepare_batch(slug: str, first: int, last: int) -> int:
+    rt = runtime.get()
+    return invitations.prepare_batch(rt.store, rt.settings, rt.renderer, slug, first, last)
+
+
+@task(
+    name="deliver-batch",
+    task_run_name="deliver {first}–{last}",
+    cache_policy=NO_CACHE,
+    retries=4,
+    retry_delay_seconds=[30, 120, 600, 1800],
+    retry_condition_fn=_retry_on_deferral,
+)
+def deliver_batch(slug: str, first: int, last: int) -> dict[str, int]:
+    rt = runtime.get()
+    return asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt.settings), slug, first, last))
+
+
+@flow(
+    name="send-invitations",
+    flow_run_name="invitations · {slug}",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
+    log_prints=False,
+)
+def send_invitations(
+    slug: str, invitees_csv: str | None = None, retry_delays: list[float] | None = None
+) -> dict[str, int]:
+    """Import invitees (optional), then make and deliver every invitation not sent yet; report the outcome."""
+    logger = get_run_logger()
+    if invitees_csv:
+        summary = import_invitees(slug, invitees_csv)
+        logger.info("invitee list: %(invited)s new invitations, %(already_invited)s already invited", summary)
+    deliver = deliver_batch if retry_delays is None else deliver_batch.with_options(retry_delay_seconds=retry_delays)
+    batches = plan_batches(slug)
+    logger.info("%d batches to make or send", len(batches))
+    deliveries = []
+    for first, last in batches:
+        prepared = prepare_batch.submit(slug, first, last)
+        deliveries.append(deliver.submit(slug, first, last, wait_for=[prepared]))
+    wait(deliveries)
+    report = invitations.delivery_report(runtime.get().store, slug)
+    create_markdown_artifact(
+        key=f"delivery-report-{slug}",
+        markdown=delivery_markdown(slug, "invitation", report),
+        description=f"Invitations for {slug}: {report.sent} sent, {report.failed} failed, {report.waiting} waiting",
+    )
+    logger.info(
+        "sent %d, retried %d, failed %d, waiting %d", report.sent, report.retried, report.failed, report.waiting
+    )
+    if report.waiting:
+        # the run shows as failed so that an operator retries it; the retry sends only what is still waiting
+        raise invitations.TransientDeliveryError(f"{report.waiting} invitations still deferred after all retries")
+    for future in deliveries:
+        future.result()  # a batch that failed for another reason (a template error, say) fails the run with it
+    return report.as_dict()

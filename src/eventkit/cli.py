@@ -1,0 +1,269 @@
+"""The eventkit command: events, invitations, previews, the mail sink and the demo."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from eventkit.events import EventNotFound
+from eventkit.i18n import LANGUAGES, gettext_for
+from eventkit.settings import Settings, SettingsError
+from eventkit.validation import ValidationFailed
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _lang() -> str:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.obj and "lang" in ctx.obj:
+            return str(ctx.obj["lang"])
+        ctx = ctx.parent
+    return os.environ.get("EVENTKIT_LANGUAGE", "de") if os.environ.get("EVENTKIT_LANGUAGE") in LANGUAGES else "de"
+
+
+def _(message: str, **params: Any) -> str:
+    text = gettext_for(_lang()).gettext(message)
+    return text % params if params else text
+
+
+def user_errors(func: F) -> F:
+    """A person's mistake ends with a message naming the problem and a non-zero exit, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValidationFailed as exc:
+            click.echo(exc.render(_lang()), err=True)
+            click.echo(_("Nothing was stored."), err=True)
+            sys.exit(2)
+        except SettingsError as exc:
+            click.echo(_("Configuration error: %(detail)s", detail=str(exc)), err=True)
+            sys.exit(2)
+        except EventNotFound as exc:
+            click.echo(
+                _(
+                    "No event with the slug %(slug)s. Create it first with: eventkit event create SPEC.yaml",
+                    slug=exc.slug,
+                ),
+                err=True,
+            )
+            sys.exit(2)
+        except OperationalError as exc:
+            click.echo(_("The database cannot be reached: %(detail)s", detail=str(exc.orig)), err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Language of messages (default: EVENTKIT_LANGUAGE or de).",
+)
+@click.pass_context
+def main(ctx: click.Context, lang: str | None) -> None:
+    """eventkit: network meetings from invitation to recap, as Prefect flows."""
+    ctx.ensure_object(dict)
+    if lang:
+        ctx.obj["lang"] = lang
+
+
+@main.group()
+def event() -> None:
+    """Create and update events."""
+
+
+@event.command("create")
+@click.argument("spec_file", type=click.Path(path_type=Path))
+@user_errors
+def event_create(spec_file: Path) -> None:
+    """Validate SPEC_FILE and store the event (or update it); prints the event's slug."""
+    from eventkit import runtime
+    from eventkit.events import save_event
+    from eventkit.spec import load_spec
+
+    settings = Settings.from_env()
+    spec = load_spec(spec_file, settings.template_dir)
+    rt = runtime.configure(settings)
+    saved = save_event(rt.store, settings, spec)
+    if saved.created:
+        click.echo(_("Created event %(slug)s.", slug=saved.slug), err=True)
+    elif saved.changed:
+        click.echo(
+            _(
+                "Updated event %(slug)s (changed: %(fields)s; calendar sequence %(sequence)s).",
+                slug=saved.slug,
+                fields=", ".join(saved.changed),
+                sequence=saved.sequence,
+            ),
+            err=True,
+        )
+    else:
+        click.echo(_("Updated event %(slug)s.", slug=saved.slug), err=True)
+    click.echo(saved.slug)
+
+
+@main.command()
+@click.argument("slug")
+@click.option("--invitees", "invitees_file", type=click.Path(path_type=Path), default=None,
+              help="CSV with the columns email, name, organisation, language.")  # fmt: skip
+@user_errors
+def invite(slug: str, invitees_file: Path | None) -> None:
+    """Send the invitations of event SLUG (runs the send-invitations flow)."""
+    from eventkit import runtime
+    from eventkit.events import load_event
+    from eventkit.invitees import read_invitees
+
+    settings = Settings.from_env()
+    rt = runtime.configure(settings)
+    with rt.store.session() as session:
+        load_event(session, slug)
+    if invitees_file is not None:
+        invitees = read_invitees(invitees_file)  # every mistake in the file is reported before anything is stored
+        click.echo(_("%(count)s invitees read from %(file)s.", count=len(invitees), file=str(invitees_file)), err=True)
+    result = _run_invitations(slug, str(invitees_file.resolve()) if invitees_file else None)
+    click.echo(
+        _(
+            "Invitations for %(slug)s: %(sent)s sent, %(failed)s failed, %(waiting)s waiting for a retry.",
+            slug=slug,
+            **result,
+        )
+    )
+    if result["failed"] or result["waiting"]:
+        sys.exit(1)
+
+
+def _run_invitations(slug: str, invitees_csv: str | None) -> dict[str, int]:
+    from eventkit import invitations, runtime
+    from flows.invitations import send_invitations
+
+    state = send_invitations(slug, invitees_csv, return_state=True)
+    report = invitations.delivery_report(runtime.get().store, slug)
+    if state.is_failed() and not report.waiting:
+        # not a delivery problem: show what went wrong without a traceback
+        click.echo(_("The send-invitations run failed: %(detail)s", detail=state.message or ""), err=True)
+        sys.exit(1)
+    return {"sent": report.sent, "failed": report.failed, "waiting": report.waiting}
+
+
+@main.command()
+@click.argument("format_name", metavar="FORMAT")
+@click.argument("email_name", metavar="EMAIL")
+@click.option("--lang", "language", type=click.Choice(LANGUAGES), default="de", help="Language of the email.")
+@click.option("--part", type=click.Choice(["text", "html", "both"]), default="both", help="What to print.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write subject, text and HTML files here.")
+@user_errors
+def preview(format_name: str, email_name: str, language: str, part: str, out: Path | None) -> None:
+    """Render email EMAIL of format FORMAT with sample data."""
+    from eventkit.formats import discover
+    from eventkit.render import Renderer
+    from eventkit.samples import sample_context
+
+    settings = Settings.from_env()
+    formats = discover(settings.template_dir)
+    if format_name not in formats:
+        raise click.BadParameter(
+            _("unknown format %(value)r (known: %(choices)s)", value=format_name, choices=", ".join(formats)),
+            param_hint="FORMAT",
+        )
+    renderer = Renderer(settings.template_dir)
+    emails = renderer.email_names(format_name)
+    if email_name not in emails:
+        raise click.BadParameter(
+            _("unknown email %(value)r (known: %(choices)s)", value=email_name, choices=", ".join(emails)),
+            param_hint="EMAIL",
+        )
+    context = sample_context(settings.template_dir, format_name, language, settings.base_url)
+    rendered = renderer.email(format_name, email_name, language, context)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"{format_name}-{email_name}-{language}"
+        (out / f"{stem}.txt").write_text(f"Subject: {rendered.subject}\n\n{rendered.text}", encoding="utf-8")
+        (out / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
+        click.echo(str(out / f"{stem}.html"))
+        return
+    click.echo(f"Subject: {rendered.subject}\n")
+    if part in ("text", "both"):
+        click.echo(rendered.text)
+    if part in ("html", "both"):
+        if part == "both":
+            click.echo("-" * 72)
+        click.echo(rendered.html)
+
+
+@main.command()
+def formats() -> None:
+    """List the meeting formats found under templates/formats and their emails."""
+    from eventkit.formats import discover
+    from eventkit.render import Renderer
+
+    settings = Settings.from_env()
+    renderer = Renderer(settings.template_dir)
+    for name, fmt in discover(settings.template_dir).items():
+        click.echo(f"{name:18} {fmt.title.get(_lang())}  [{', '.join(renderer.email_names(name))}]")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=1025, show_default=True, type=int)
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("var/mailsink"), show_default=True)
+def mailsink(host: str, port: int, directory: Path) -> None:
+    """Run a local SMTP server that stores every message it receives as an .eml file."""
+    import time
+
+    from eventkit.mailsink import MailSink
+
+    sink = MailSink(host=host, port=port, directory=directory)
+    sink.handler.on_message = lambda item: click.echo(f"{item.path}  {item.mail_from} -> {', '.join(item.rcpt_tos)}")
+    sink.start()
+    click.echo(_("Mail sink listening on smtp://%(host)s:%(port)s, storing in %(dir)s (Ctrl-C to stop).",
+                 host=host, port=port, dir=str(directory)))  # fmt: skip
+    click.echo(f"EVENTKIT_SMTP_URL=smtp://{host}:{port}?starttls=off")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.stop()
+
+
+@main.group()
+def db() -> None:
+    """The store's schema."""
+
+
+@db.command("upgrade")
+@user_errors
+def db_upgrade() -> None:
+    """Apply every pending migration (eventkit also does this on start)."""
+    from eventkit.store import Store
+
+    settings = Settings.from_env()
+    Store(settings.database_url).dispose()
+    click.echo(_("The database schema is up to date."))
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True)
+@user_errors
+def demo(out: Path) -> None:
+    """Run the example events of examples/ with embedded defaults and leave what they produced in OUT."""
+    from eventkit.demo import run_demo
+
+    run_demo(out, echo=click.echo, translate=_)
+
+
+if __name__ == "__main__":
+    main()

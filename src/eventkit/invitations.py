@@ -1,0 +1,231 @@
+"""Invitations: invitees stored for an event, one personal invitation email each, delivered in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.orm import Session
+
+from eventkit import outbox
+from eventkit.calendar import Invite
+from eventkit.events import calendar_event, event_view, format_for, load_event, public_url
+from eventkit.invitees import Invitee
+from eventkit.mail import Recipient, compose
+from eventkit.outbox import DeliveryReport
+from eventkit.render import Renderer
+from eventkit.settings import Settings
+from eventkit.store import Event, Invitation, OutboxMessage, Person, Store, utcnow
+from eventkit.tokens import new_token, token_hash
+from eventkit.transport import Transport
+
+KIND = "invitation"
+REVISION = 0  # an invitation is sent once; changes to the event go out as updates (their own kind)
+
+
+class TransientDeliveryError(RuntimeError):
+    """Some messages got a temporary refusal (4xx, lost connection): a retry of the batch sends just those."""
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    people_created: int
+    people_updated: int
+    invited: int
+    already_invited: int
+
+
+def idempotency_key(event_id: int, person_id: int) -> str:
+    return f"{event_id}:{person_id}:{KIND}:{REVISION}"
+
+
+def registration_link(settings: Settings, slug: str, token: str) -> str:
+    return f"{settings.base_url}/e/{slug}/register?t={token}"
+
+
+def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee]) -> ImportSummary:
+    """Store people (updating name, organisation, language) and invite them; all of it or nothing."""
+    created = updated = invited = already = 0
+    with store.session() as session:
+        event, spec = load_event(session, slug)
+        people: dict[str, Person] = {}
+        emails = [i.email for i in invitees]
+        for start in range(0, len(emails), 500):
+            for person in session.scalars(select(Person).where(Person.email.in_(emails[start : start + 500]))):
+                people[person.email] = person
+        new_rows = []
+        for inv in invitees:
+            person = people.get(inv.email)
+            language = inv.language or spec.language
+            if person is None:
+                new_rows.append(
+                    {"email": inv.email, "name": inv.name, "organisation": inv.organisation, "language": language}
+                )
+            elif (person.name, person.organisation, person.language) != (inv.name, inv.organisation, language):
+                person.name, person.organisation, person.language = inv.name, inv.organisation, language
+                updated += 1
+        if new_rows:
+            now = utcnow()
+            session.execute(insert(Person), [{**r, "created_at": now, "updated_at": now} for r in new_rows])
+            created = len(new_rows)
+        session.flush()
+        ids: dict[str, int] = {}
+        for start in range(0, len(emails), 500):
+            ids.update(
+                session.execute(
+                    select(Person.email, Person.id).where(Person.email.in_(emails[start : start + 500]))
+                ).tuples()
+            )
+        invited_ids = set(session.scalars(select(Invitation.person_id).where(Invitation.event_id == event.id)))
+        rows = []
+        for email in emails:
+            pid = ids[email]
+            if pid in invited_ids:
+                already += 1
+            else:
+                rows.append({"event_id": event.id, "person_id": pid, "status": "invited", "created_at": utcnow()})
+                invited_ids.add(pid)
+        if rows:
+            session.execute(insert(Invitation), rows)
+            invited = len(rows)
+    return ImportSummary(created, updated, invited, already)
+
+
+def _work_query(event_id: int):  # type: ignore[no-untyped-def]
+    """Invitations of the event whose email is not yet made, or made and not yet sent."""
+    return (
+        select(Invitation.id)
+        .outerjoin(
+            OutboxMessage,
+            and_(
+                OutboxMessage.event_id == Invitation.event_id,
+                OutboxMessage.person_id == Invitation.person_id,
+                OutboxMessage.kind == KIND,
+            ),
+        )
+        .where(
+            Invitation.event_id == event_id,
+            (OutboxMessage.id.is_(None)) | (OutboxMessage.status.in_(outbox.SENDABLE)),
+        )
+        .order_by(Invitation.id)
+    )
+
+
+def plan_batches(store: Store, slug: str, batch_size: int) -> list[tuple[int, int]]:
+    """Ranges of invitation ids (first, last) with at most batch_size invitations still to make or send."""
+    with store.session() as session:
+        event, _ = load_event(session, slug)
+        ids = list(session.scalars(_work_query(event.id)))
+    return [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
+
+
+def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: str, first: int, last: int) -> int:
+    """Render and store the invitation emails of the batch that do not exist yet; returns how many."""
+    with store.session() as session:
+        event, spec = load_event(session, slug)
+        fmt = format_for(settings, spec.format)
+        rows = session.execute(
+            select(Invitation, Person)
+            .join(Person, Person.id == Invitation.person_id)
+            .outerjoin(
+                OutboxMessage,
+                and_(
+                    OutboxMessage.event_id == Invitation.event_id,
+                    OutboxMessage.person_id == Invitation.person_id,
+                    OutboxMessage.kind == KIND,
+                ),
+            )
+            .where(Invitation.event_id == event.id, Invitation.id.between(first, last), OutboxMessage.id.is_(None))
+            .order_by(Invitation.id)
+        ).all()
+        if not rows:
+            return 0
+        view = event_view(spec, fmt)
+        invites: dict[str, Invite] = {}
+        formats: dict[str, SimpleNamespace] = {}
+        now = datetime.now(UTC)
+        messages = []
+        hashes = []
+        for invitation, person in rows:
+            language = person.language
+            if language not in invites:
+                invites[language] = Invite(calendar_event(event, spec, settings, language), "REQUEST", dtstamp=now)
+                formats[language] = SimpleNamespace(
+                    name=fmt.name, title=fmt.title.get(language), description=fmt.description.get(language)
+                )
+            token = new_token()
+            hashes.append({"id": invitation.id, "token_hash": token_hash(settings.secret_key, "register", token)})
+            recipient = Recipient(person.name, person.email, person.organisation, language)
+            context = {
+                "event": view,
+                "format": formats[language],
+                "recipient": recipient,
+                "links": SimpleNamespace(
+                    register=registration_link(settings, slug, token), event=public_url(settings, slug)
+                ),
+            }
+            messages.append(
+                compose(
+                    settings=settings,
+                    renderer=renderer,
+                    format_name=fmt.name,
+                    template=KIND,
+                    recipient=recipient,
+                    context=context,
+                    organiser=(spec.organiser.name, spec.organiser.email),
+                    invite=invites[language],
+                    idempotency_key=idempotency_key(event.id, person.id),
+                    event_id=event.id,
+                    person_id=person.id,
+                    now=now,
+                )
+            )
+        session.execute(update(Invitation), hashes)
+        outbox.enqueue(session, messages)
+        return len(messages)
+
+
+def _batch_outbox_ids(session: Session, event: Event, first: int, last: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .join(
+                Invitation,
+                and_(Invitation.event_id == OutboxMessage.event_id, Invitation.person_id == OutboxMessage.person_id),
+            )
+            .where(
+                OutboxMessage.event_id == event.id,
+                OutboxMessage.kind == KIND,
+                OutboxMessage.status.in_(outbox.SENDABLE),
+                Invitation.id.between(first, last),
+            )
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+async def deliver_batch(store: Store, transport: Transport, slug: str, first: int, last: int) -> dict[str, int]:
+    """Send what the batch still has to send and record each recipient's outcome."""
+    with store.session() as session:
+        event, _ = load_event(session, slug)
+        messages = outbox.sendable(session, _batch_outbox_ids(session, event, first, last))
+    results = await transport.send(messages) if messages else []
+    with store.session() as session:
+        outbox.record(session, results)
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    for r in results:
+        counts[r.status] += 1
+    if counts["retry"]:
+        raise TransientDeliveryError(
+            f"{counts['retry']} of {len(results)} messages were deferred by the mail server; they will be retried"
+        )
+    return counts
+
+
+def delivery_report(store: Store, slug: str) -> DeliveryReport:
+    with store.session() as session:
+        event, _ = load_event(session, slug)
+        return outbox.report(session, event_id=event.id, kind=KIND)

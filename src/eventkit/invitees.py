@@ -1,0 +1,196 @@
+"""Invitee lists: CSV files (email, name, organisation, language) read and checked row by row."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+
+from eventkit.i18n import LANGUAGES
+from eventkit.validation import Problems, ValidationFailed, clean_line, has_control
+
+# German spreadsheets often carry German headers; both are accepted
+COLUMN_ALIASES = {
+    "email": "email",
+    "e-mail": "email",
+    "mail": "email",
+    "e-mail-adresse": "email",
+    "emailadresse": "email",
+    "name": "name",
+    "vollständiger name": "name",
+    "organisation": "organisation",
+    "organization": "organisation",
+    "verein": "organisation",
+    "organisation/initiative": "organisation",
+    "language": "language",
+    "sprache": "language",
+}
+REQUIRED = ("email", "name")
+MAX_NAME = 200
+MAX_ORGANISATION = 300
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Invitee:
+    email: str  # normalised: Unicode domain as typed, lower-cased; the IDNA form is made when sending
+    name: str
+    organisation: str | None
+    language: str | None
+    line: int
+
+
+def read_invitees(path: Path) -> list[Invitee]:
+    problems = Problems(str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.add(None, "cannot read the file: %(reason)s", reason=exc.strerror or str(exc))
+        raise ValidationFailed(problems.items) from None
+    return parse_invitees(raw, source=str(path))
+
+
+def _decode(raw: bytes, problems: Problems) -> str | None:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            problems.add(None, "the file is UTF-16 encoded; save it as CSV (UTF-8) and try again")
+        else:
+            problems.add(
+                None,
+                "the file is not UTF-8 encoded (byte 0x%(byte)s; spreadsheet programs often save Windows-1252): "
+                "save it as CSV (UTF-8) and try again",
+                byte=f"{raw[exc.start]:02X}",
+                line=line,
+            )
+        return None
+
+
+def parse_invitees(raw: bytes, source: str = "<csv>") -> list[Invitee]:
+    problems = Problems(source)
+    text = _decode(raw, problems)
+    if text is None:
+        raise ValidationFailed(problems.items)
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        problems.add(None, "the file is empty; expected a header line with email,name,organisation,language")
+        raise ValidationFailed(problems.items) from None
+    columns: dict[str, int] = {}
+    for index, title in enumerate(header):
+        key = COLUMN_ALIASES.get(title.strip().lower())
+        if key and key not in columns:
+            columns[key] = index
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        problems.add(
+            None,
+            "missing column %(columns)s (the header line must name email and name; "
+            "organisation and language are optional)",
+            columns=", ".join(missing),
+            line=1,
+        )
+        raise ValidationFailed(problems.items)
+
+    invitees: list[Invitee] = []
+    seen: dict[str, int] = {}
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        problems.add(None, "the file is not valid CSV: %(reason)s", reason=str(exc))
+        raise ValidationFailed(problems.items) from None
+    if len(rows) > MAX_ROWS:
+        problems.add(None, "too many rows (%(count)s, at most %(max)s)", count=len(rows), max=MAX_ROWS)
+        raise ValidationFailed(problems.items)
+    for number, row in enumerate(rows, start=2):
+        # csv may join quoted multi-line cells; the line number is the row's first line, good enough to find it
+        if not any(cell.strip() for cell in row):
+            continue
+
+        def cell(name: str, row: list[str] = row) -> str:
+            idx = columns.get(name)
+            return row[idx] if idx is not None and idx < len(row) else ""
+
+        ok = True
+        email_raw = cell("email").strip()
+        email = ""
+        if not email_raw:
+            problems.add("email", "is empty", line=number)
+            ok = False
+        elif has_control(email_raw):
+            problems.add("email", "contains a line break or control character", line=number)
+            ok = False
+        else:
+            try:
+                email = validate_email(email_raw, check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                problems.add(
+                    "email",
+                    "%(value)r is not a valid email address: %(reason)s",
+                    line=number,
+                    value=email_raw,
+                    reason=str(exc),
+                )
+                ok = False
+        name = cell("name")
+        if not name.strip():
+            problems.add("name", "is empty", line=number)
+            ok = False
+        elif has_control(name):
+            problems.add("name", "contains a line break or control character", line=number)
+            ok = False
+        elif len(name) > MAX_NAME:
+            problems.add(
+                "name",
+                "is too long (%(length)s characters, at most %(max)s)",
+                line=number,
+                length=len(name),
+                max=MAX_NAME,
+            )
+            ok = False
+        organisation = cell("organisation")
+        if has_control(organisation):
+            problems.add("organisation", "contains a line break or control character", line=number)
+            ok = False
+        elif len(organisation) > MAX_ORGANISATION:
+            problems.add(
+                "organisation",
+                "is too long (%(length)s characters, at most %(max)s)",
+                line=number,
+                length=len(organisation),
+                max=MAX_ORGANISATION,
+            )
+            ok = False
+        language = cell("language").strip().lower() or None
+        if language and language not in LANGUAGES:
+            problems.add("language", "must be one of %(choices)s or empty", line=number, choices=", ".join(LANGUAGES))
+            ok = False
+        if email:
+            key = email.lower()
+            if key in seen:
+                problems.add(
+                    "email",
+                    "%(value)s appears twice (also in line %(other)s)",
+                    line=number,
+                    value=email,
+                    other=seen[key],
+                )
+                ok = False
+            else:
+                seen[key] = number
+        if ok:
+            invitees.append(
+                Invitee(email.lower(), clean_line(name), clean_line(organisation) or None, language, number)
+            )
+    if not invitees and not problems:
+        problems.add(None, "the file has a header but no invitees")
+    problems.raise_if_any()
+    return invitees

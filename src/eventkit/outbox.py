@@ -1,0 +1,175 @@
+"""The outbox: every email is a row first (idempotency key, fixed Message-ID); delivery only sends rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from eventkit.store import Event, OutboxMessage, utcnow
+
+SENDABLE = ("pending", "retry")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What a transport needs of one outbox row."""
+
+    id: int
+    sender: str
+    recipient: str
+    raw: bytes
+    smtputf8: bool
+    name: str  # a file name hint for the mail-directory transport
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    id: int
+    status: str  # sent, retry, failed
+    detail: str | None = None
+
+
+@dataclass
+class DeliveryReport:
+    """Figures for one event and kind of email, as the delivery-report artifact shows them."""
+
+    total: int = 0
+    sent: int = 0
+    retried: int = 0  # sent, but only after more than one attempt
+    waiting: int = 0  # pending or awaiting a retry
+    failed: int = 0
+    failures: list[tuple[int, str, str]] = field(default_factory=list)  # (outbox id, recipient, reason)
+    deferrals: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "sent": self.sent,
+            "retried": self.retried,
+            "waiting": self.waiting,
+            "failed": self.failed,
+        }
+
+
+def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    keys = list(keys)
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(
+            session.scalars(select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(chunk)))
+        )
+    return found
+
+
+def enqueue(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert rendered emails; the caller has dropped keys that exist (the unique key guards the rest)."""
+    if not rows:
+        return []
+    now = utcnow()
+    values = [{"status": "pending", "attempts": 0, "created_at": now, "updated_at": now, **row} for row in rows]
+    ids = session.scalars(insert(OutboxMessage).returning(OutboxMessage.id), values).all()
+    return list(ids)
+
+
+def sendable(session: Session, ids: Sequence[int]) -> list[Outgoing]:
+    """The rows among ids still to be sent (a rerun skips what went out before)."""
+    out: list[Outgoing] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.sender,
+                OutboxMessage.recipient,
+                OutboxMessage.raw,
+                OutboxMessage.smtputf8,
+                OutboxMessage.kind,
+                Event.slug,
+            )
+            .outerjoin(Event, Event.id == OutboxMessage.event_id)
+            .where(OutboxMessage.id.in_(chunk), OutboxMessage.status.in_(SENDABLE))
+            .order_by(OutboxMessage.id)
+        )
+        out.extend(
+            Outgoing(r.id, r.sender, r.recipient, r.raw, r.smtputf8, _file_name(r.slug, r.kind, r.id)) for r in rows
+        )
+    return out
+
+
+def _file_name(slug: str | None, kind: str, outbox_id: int) -> str:
+    return f"{slug or 'eventkit'}-{kind}-{outbox_id:07d}"
+
+
+def record(session: Session, results: Iterable[DeliveryResult]) -> None:
+    now = utcnow()
+    by_status: dict[tuple[str, str | None], list[int]] = {}
+    for r in results:
+        by_status.setdefault((r.status, r.detail), []).append(r.id)
+    for (status, detail), ids in by_status.items():
+        values: dict[str, Any] = {
+            "status": status,
+            "attempts": OutboxMessage.attempts + 1,
+            "last_error": detail if status != "sent" else OutboxMessage.last_error,
+            "updated_at": now,
+        }
+        if status == "sent":
+            values["sent_at"] = now
+        for start in range(0, len(ids), 500):
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids[start : start + 500])).values(values))
+
+
+def pending_ids(session: Session, *, event_id: int, kind: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.event_id == event_id,
+                OutboxMessage.kind == kind,
+                OutboxMessage.status.in_(SENDABLE),
+            )
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def report(session: Session, *, event_id: int, kind: str) -> DeliveryReport:
+    rep = DeliveryReport()
+    counts = Counter(
+        dict(
+            session.execute(
+                select(OutboxMessage.status, func.count())
+                .where(OutboxMessage.event_id == event_id, OutboxMessage.kind == kind)
+                .group_by(OutboxMessage.status)
+            ).all()
+        )
+    )
+    rep.sent = counts["sent"]
+    rep.failed = counts["failed"]
+    rep.waiting = counts["pending"] + counts["retry"]
+    rep.total = sum(counts.values())
+    rep.retried = (
+        session.scalar(
+            select(func.count()).where(
+                OutboxMessage.event_id == event_id,
+                OutboxMessage.kind == kind,
+                OutboxMessage.status == "sent",
+                OutboxMessage.attempts > 1,
+            )
+        )
+        or 0
+    )
+    for status, target in (("failed", rep.failures), ("retry", rep.deferrals)):
+        for row in session.execute(
+            select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.last_error)
+            .where(OutboxMessage.event_id == event_id, OutboxMessage.kind == kind, OutboxMessage.status == status)
+            .order_by(OutboxMessage.id)
+            .limit(200)
+        ):
+            target.append((row.id, row.recipient, row.last_error or ""))
+    return rep

@@ -1,0 +1,38 @@
+"""The process's settings, store and renderer, made once and shared by the CLI, the flows and the web app."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from eventkit.render import Renderer
+from eventkit.settings import Settings
+from eventkit.store import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    renderer: Renderer
+
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+
+
+def configure(settings: Settings | None = None) -> Runtime:
+    """Make (or remake, e.g. in a test with other settings) the runtime from settings or the environment."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.store.dispose()
+        settings = settings or Settings.from_env()
+        _current = Runtime(settings, Store(settings.database_url), Renderer(settings.template_dir))
+        return _current
+
+
+def get() -> Runtime:
+    with _lock:
+        current = _current
+    return current if current is not None else configure()

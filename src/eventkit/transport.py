@@ -1,0 +1,126 @@
+"""Transports: SMTP through aiosmtplib (one connection per batch), or .eml files in a directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from eventkit.outbox import DeliveryResult, Outgoing
+from eventkit.settings import Settings, SmtpConfig
+
+# a connection that drops mid-batch is opened again this often before the rest waits for a retry
+RECONNECTS_PER_BATCH = 2
+
+
+class Transport(Protocol):
+    async def send(self, messages: Sequence[Outgoing]) -> list[DeliveryResult]: ...
+
+
+class MailDirTransport:
+    """The embedded default: each email an .eml file, written whole or not at all."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    async def send(self, messages: Sequence[Outgoing]) -> list[DeliveryResult]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        results = []
+        for msg in messages:
+            target = self.directory / f"{msg.name}.eml"
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(msg.raw)
+            os.replace(tmp, target)
+            results.append(DeliveryResult(msg.id, "sent", str(target)))
+        return results
+
+
+def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
+    return f"{exc.code} {exc.message}".strip()
+
+
+class SmtpTransport:
+    """Sends a batch over one reused connection; 4xx and dropped connections mean retry, 5xx means failed."""
+
+    def __init__(self, config: SmtpConfig):
+        self.config = config
+
+    def _client(self) -> aiosmtplib.SMTP:
+        c = self.config
+        return aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            username=c.username,
+            password=c.password,
+            use_tls=c.use_tls,
+            start_tls=c.start_tls,
+            timeout=c.timeout,
+        )
+
+    async def send(self, messages: Sequence[Outgoing]) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        queue = list(messages)
+        reconnects = 0
+        while queue:
+            client = self._client()
+            try:
+                await client.connect()
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                detail = f"connection failed: {exc}"
+                if isinstance(exc, aiosmtplib.SMTPAuthenticationError | aiosmtplib.SMTPResponseException):
+                    detail = f"connection refused by the server: {_reply(exc)}"
+                results.extend(DeliveryResult(m.id, "retry", detail) for m in queue)
+                return results
+            try:
+                while queue:
+                    msg = queue[0]
+                    results.append(await self._send_one(client, msg))
+                    queue.pop(0)
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, ConnectionError) as exc:
+                # the message in flight may or may not have arrived; it is retried (at-least-once)
+                results.append(DeliveryResult(queue.pop(0).id, "retry", f"connection lost: {exc}"))
+                reconnects += 1
+                if reconnects > RECONNECTS_PER_BATCH:
+                    results.extend(DeliveryResult(m.id, "retry", f"connection lost: {exc}") for m in queue)
+                    return results
+                continue
+            finally:
+                if client.is_connected:
+                    try:
+                        await client.quit()
+                    except (aiosmtplib.SMTPException, OSError):
+                        client.close()
+        return results
+
+    async def _send_one(self, client: aiosmtplib.SMTP, msg: Outgoing) -> DeliveryResult:
+        options = ["SMTPUTF8"] if msg.smtputf8 else []
+        try:
+            await client.sendmail(msg.sender, [msg.recipient], msg.raw, mail_options=options)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0]
+            status = "retry" if 400 <= refusal.code < 500 else "failed"
+            return DeliveryResult(msg.id, status, _reply(refusal))
+        except aiosmtplib.SMTPNotSupported as exc:
+            return DeliveryResult(msg.id, "failed", f"the server cannot take this address: {exc}")
+        except aiosmtplib.SMTPServerDisconnected:
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            status = "retry" if 400 <= exc.code < 500 else "failed"
+            return DeliveryResult(msg.id, status, _reply(exc))
+        return DeliveryResult(msg.id, "sent", None)
+
+
+def transport_for(settings: Settings) -> Transport:
+    if settings.smtp is not None:
+        return SmtpTransport(settings.smtp)
+    return MailDirTransport(settings.mail_dir)
+
+
+def send_sync(transport: Transport, messages: Sequence[Outgoing]) -> list[DeliveryResult]:
+    return asyncio.run(transport.send(messages))
