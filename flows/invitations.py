@@ -80,7 +80,7 @@ def send_invitations(
     deliveries = []
     for first, last in batches:
         prepared = prepare_batch.submit(slug, first, last)
-        deliveries.append(deliver.submit(slug, first, last, wait_for=[prepared]))
+        deliveries.append(deliver.submit(slug, first, last, wait_for=[prepared]))  # type: ignore[call-overload]
     wait(deliveries)
     report = invitations.delivery_report(runtime.get().store, slug)
     create_markdown_artifact(

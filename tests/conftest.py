@@ -14,8 +14,9 @@ from eventkit.mailsink import MailSink
 from eventkit.settings import PROJECT_ROOT, Settings, SmtpConfig
 from eventkit.store import Store
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = Path(os.environ.get("EVENTKIT_TEMPLATE_DIR") or PROJECT_ROOT / "templates")
 EXAMPLES = PROJECT_ROOT / "examples"
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 POSTGRES_URL = os.environ.get("EVENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -57,6 +58,7 @@ def make_settings(tmp_path: Path, database_url: str, smtp_url: str | None = None
         "EVENTKIT_BASE_URL": "https://events.example.org",
         "EVENTKIT_MAIL_FROM": "noreply@events.example.org",
         "EVENTKIT_BATCH_SIZE": "4",
+        "EVENTKIT_TEMPLATE_DIR": str(TEMPLATES),
         **extra,
     }
     if smtp_url:

@@ -36,7 +36,9 @@ def unfolded_lines(data: bytes) -> list[bytes]:
 
 
 def test_every_physical_line_is_at_most_75_octets_and_valid_utf8() -> None:
-    ics = Invite(make_event(datetime(2025, 11, 22, 12, tzinfo=BERLIN))).for_attendee("Дмитрий Иванов-Müller " * 4, "d@example.org")
+    ics = Invite(make_event(datetime(2025, 11, 22, 12, tzinfo=BERLIN))).for_attendee(
+        "Дмитрий Иванов-Müller " * 4, "d@example.org"
+    )
     assert ics.endswith(b"\r\n")
     for line in ics.split(b"\r\n"):
         assert len(line) <= 75, line
@@ -97,7 +99,9 @@ def test_a_name_cannot_inject_properties() -> None:
 
 
 def test_cancel_marks_the_event_cancelled() -> None:
-    ics = Invite(make_event(datetime(2025, 11, 22, 12, tzinfo=BERLIN), sequence=1), "CANCEL").for_attendee("A", "a@example.org")
+    ics = Invite(make_event(datetime(2025, 11, 22, 12, tzinfo=BERLIN), sequence=1), "CANCEL").for_attendee(
+        "A", "a@example.org"
+    )
     cal = vobject.readOne(ics.decode())
     assert cal.method.value == "CANCEL"
     assert cal.vevent.status.value == "CANCELLED"

@@ -29,7 +29,9 @@ def test_reads_names_in_any_script_and_optional_columns() -> None:
 
 
 def test_excel_style_semicolons_bom_and_german_headers() -> None:
-    raw = "\ufeffE-Mail;Name;Organisation;Sprache\r\njoerg@example.org;Jörg Müller;Bündnis für Demokratie;de\r\n".encode()
+    raw = (
+        "\ufeffE-Mail;Name;Organisation;Sprache\r\njoerg@example.org;Jörg Müller;Bündnis für Demokratie;de\r\n".encode()
+    )
     rows = parse_invitees(raw)
     assert rows[0].email == "joerg@example.org" and rows[0].name == "Jörg Müller"
 

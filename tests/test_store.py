@@ -25,8 +25,19 @@ def test_migrate_twice_is_harmless(database_url: str) -> None:
 def test_datetimes_come_back_aware_utc(store: Store) -> None:
     local = datetime(2025, 11, 22, 12, 0, tzinfo=timezone(timedelta(hours=1)))
     with store.session() as s:
-        s.add(Event(slug="x", format="barcamp", title="T", language="de", timezone="Europe/Berlin", starts_at=local,
-                    ends_at=local + timedelta(hours=4), uid="x@example.org", spec={"title": "Dmitrij – Дмитрий"}))  # fmt: skip
+        s.add(
+            Event(
+                slug="x",
+                format="barcamp",
+                title="T",
+                language="de",
+                timezone="Europe/Berlin",
+                starts_at=local,
+                ends_at=local + timedelta(hours=4),
+                uid="x@example.org",
+                spec={"title": "Dmitrij – Дмитрий"},
+            )
+        )
         s.add(Person(email="d@example.org", name="Дмитрий Иванов", language="de"))
     with store.session() as s:
         event = s.scalar(select(Event))

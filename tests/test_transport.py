@@ -104,4 +104,7 @@ def test_mail_dir_writes_whole_files(tmp_path: Path) -> None:
     assert [r.status for r in results] == ["sent", "sent"]
     files = sorted((tmp_path / "mail").iterdir())
     assert [f.name for f in files] == ["test-1.eml", "test-2.eml"]
-    assert email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)["Message-ID"] == "<m1@events.example.org>"
+    assert (
+        email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)["Message-ID"]
+        == "<m1@events.example.org>"
+    )

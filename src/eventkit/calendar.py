@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import icalendar
 from icalendar.parser import Contentline
 
+from eventkit.mime import ascii_address
+
 PRODID = "-//eventkit//eventkit 0.1//DE"
+_LOCAL_SAFE = "!$&'*+-=^_`{|}~."
 _ATTENDEE_MARK = b"ATTENDEE:mailto:attendee@eventkit.invalid\r\n"
 
 
@@ -74,14 +78,16 @@ def vtimezone(tzid: str, first: date, last: date) -> icalendar.Timezone:
         onset_local = (instant + before[0]).replace(tzinfo=None)
         groups.setdefault((before[0], after[0], after[1], after[2]), []).append(onset_local)
     for (off_from, off_to, dst, name), onsets in groups.items():
-        sub = icalendar.TimezoneDaylight() if dst else icalendar.TimezoneStandard()
-        sub.add("dtstart", onsets[0])
+        observance: icalendar.TimezoneDaylight | icalendar.TimezoneStandard = (
+            icalendar.TimezoneDaylight() if dst else icalendar.TimezoneStandard()
+        )
+        observance.add("dtstart", onsets[0])
         for extra in onsets[1:]:
-            sub.add("rdate", extra)
-        sub.add("tzoffsetfrom", off_from)
-        sub.add("tzoffsetto", off_to)
-        sub.add("tzname", name)
-        comp.add_component(sub)
+            observance.add("rdate", extra)
+        observance.add("tzoffsetfrom", off_from)
+        observance.add("tzoffsetto", off_to)
+        observance.add("tzname", name)
+        comp.add_component(observance)
     return comp
 
 
@@ -136,7 +142,7 @@ class Invite:
         vevent.add("status", "CANCELLED" if method == "CANCEL" else event.status)
         vevent.add("transp", "OPAQUE")
         vevent.add("class", "PUBLIC")
-        organizer = icalendar.vCalAddress(f"mailto:{event.organiser_email}")
+        organizer = icalendar.vCalAddress(mailto(event.organiser_email))
         organizer.params["CN"] = _param_text(event.organiser_name)
         vevent.add("organizer", organizer)
         vevent.add("attendee", "mailto:attendee@eventkit.invalid")
@@ -144,17 +150,26 @@ class Invite:
         data = cal.to_ical()
         if _ATTENDEE_MARK not in data:
             raise RuntimeError("icalendar did not keep the attendee placeholder on one line")
-        self._head, self._tail = data.split(_ATTENDEE_MARK)
+        head, tail = data.split(_ATTENDEE_MARK)
+        self._head: bytes = head
+        self._tail: bytes = tail
 
     def for_attendee(self, name: str, email: str) -> bytes:
-        address = icalendar.vCalAddress(f"mailto:{email}")
+        address = icalendar.vCalAddress(mailto(email))
         address.params["CN"] = _param_text(name)
         address.params["ROLE"] = "REQ-PARTICIPANT"
         address.params["PARTSTAT"] = "NEEDS-ACTION"
         # registration happens on the web page: a calendar "accept" must not look like a registration
         address.params["RSVP"] = "FALSE"
-        line = Contentline.from_parts("ATTENDEE", address.params, address, sorted=False).to_ical()
+        line: bytes = Contentline.from_parts("ATTENDEE", address.params, address, sorted=False).to_ical()
         return self._head + line + b"\r\n" + self._tail
+
+
+def mailto(address: str) -> str:
+    """A mailto: URI (RFC 6068): the domain in IDNA form, a non-ASCII local part percent-encoded."""
+    ascii_addr, _ = ascii_address(address)
+    local, _, domain = ascii_addr.rpartition("@")
+    return f"mailto:{quote(local, safe=_LOCAL_SAFE)}@{domain}"
 
 
 def _param_text(value: str) -> str:

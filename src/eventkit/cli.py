@@ -74,6 +74,8 @@ def user_errors(func: F) -> F:
 @click.pass_context
 def main(ctx: click.Context, lang: str | None) -> None:
     """eventkit: network meetings from invitation to recap, as Prefect flows."""
+    # the temporary Prefect server of an embedded run must not try to phone home (there is no network here)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     ctx.ensure_object(dict)
     if lang:
         ctx.obj["lang"] = lang
@@ -116,8 +118,13 @@ def event_create(spec_file: Path) -> None:
 
 @main.command()
 @click.argument("slug")
-@click.option("--invitees", "invitees_file", type=click.Path(path_type=Path), default=None,
-              help="CSV with the columns email, name, organisation, language.")  # fmt: skip
+@click.option(
+    "--invitees",
+    "invitees_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CSV with the columns email, name, organisation, language.",
+)
 @user_errors
 def invite(slug: str, invitees_file: Path | None) -> None:
     """Send the invitations of event SLUG (runs the send-invitations flow)."""
@@ -227,8 +234,14 @@ def mailsink(host: str, port: int, directory: Path) -> None:
     sink = MailSink(host=host, port=port, directory=directory)
     sink.handler.on_message = lambda item: click.echo(f"{item.path}  {item.mail_from} -> {', '.join(item.rcpt_tos)}")
     sink.start()
-    click.echo(_("Mail sink listening on smtp://%(host)s:%(port)s, storing in %(dir)s (Ctrl-C to stop).",
-                 host=host, port=port, dir=str(directory)))  # fmt: skip
+    click.echo(
+        _(
+            "Mail sink listening on smtp://%(host)s:%(port)s, storing in %(dir)s (Ctrl-C to stop).",
+            host=host,
+            port=port,
+            dir=str(directory),
+        )
+    )
     click.echo(f"EVENTKIT_SMTP_URL=smtp://{host}:{port}?starttls=off")
     try:
         while True:

@@ -56,16 +56,16 @@ def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee]) -> Imp
         for start in range(0, len(emails), 500):
             for person in session.scalars(select(Person).where(Person.email.in_(emails[start : start + 500]))):
                 people[person.email] = person
-        new_rows = []
+        new_rows: list[dict[str, str | None]] = []
         for inv in invitees:
-            person = people.get(inv.email)
+            existing = people.get(inv.email)
             language = inv.language or spec.language
-            if person is None:
+            if existing is None:
                 new_rows.append(
                     {"email": inv.email, "name": inv.name, "organisation": inv.organisation, "language": language}
                 )
-            elif (person.name, person.organisation, person.language) != (inv.name, inv.organisation, language):
-                person.name, person.organisation, person.language = inv.name, inv.organisation, language
+            elif (existing.name, existing.organisation, existing.language) != (inv.name, inv.organisation, language):
+                existing.name, existing.organisation, existing.language = inv.name, inv.organisation, language
                 updated += 1
         if new_rows:
             now = utcnow()
@@ -75,9 +75,10 @@ def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee]) -> Imp
         ids: dict[str, int] = {}
         for start in range(0, len(emails), 500):
             ids.update(
-                session.execute(
+                (email, pid)
+                for email, pid in session.execute(
                     select(Person.email, Person.id).where(Person.email.in_(emails[start : start + 500]))
-                ).tuples()
+                )
             )
         invited_ids = set(session.scalars(select(Invitation.person_id).where(Invitation.event_id == event.id)))
         rows = []

@@ -57,8 +57,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class MailSink:
     """Runs a handler in aiosmtpd on a loopback port: `with MailSink() as sink: ... sink.received`."""
 
-    def __init__(self, handler: Any = None, *, host: str = "127.0.0.1", port: int | None = None,
-                 directory: Path | None = None):  # fmt: skip
+    def __init__(
+        self, handler: Any = None, *, host: str = "127.0.0.1", port: int | None = None, directory: Path | None = None
+    ):
         self.handler = handler if handler is not None else SinkHandler(directory)
         self.host = host
         self.port = port or free_port(host)

@@ -99,7 +99,7 @@ class Renderer:
         return RenderedEmail(_WS.sub(" ", subject).strip(), _tidy_text(text), html)
 
     def email_names(self, format_name: str) -> list[str]:
-        names = set()
+        names: set[str] = set()
         for root in (
             self.template_dir / "_base" / "email",
             self.template_dir / "formats" / format_name / "email",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from eventkit.outbox import DeliveryReport
+
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 
 
 def mask(address: str) -> str:
@@ -12,6 +16,8 @@ def mask(address: str) -> str:
 
 
 def _cell(text: str) -> str:
+    # servers quote the refused address in their reply: mask it there too
+    text = _ADDRESS.sub(lambda m: mask(m.group(0)), text)
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
 

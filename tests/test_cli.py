@@ -1,0 +1,106 @@
+"""The eventkit command as an organiser uses it: clear errors, exit codes, nothing half-stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from eventkit.cli import main
+from eventkit.formats import discover
+from eventkit.render import Renderer
+from eventkit.store import Event, Invitation, Person, Store
+from tests.conftest import EXAMPLES, TEMPLATES
+from tests.test_spec import GOOD
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {
+        "EVENTKIT_DATABASE_URL": database_url,
+        "EVENTKIT_VAR_DIR": str(tmp_path / "var"),
+        "EVENTKIT_MAIL_DIR": str(tmp_path / "mail"),
+        "EVENTKIT_SECRET_KEY": "cli-test",
+        "EVENTKIT_SMTP_URL": "",
+        "EVENTKIT_LANGUAGE": "",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def count(url: str, model: type) -> int:
+    store = Store(url)
+    try:
+        with store.session() as s:
+            return s.scalar(select(func.count()).select_from(model)) or 0
+    finally:
+        store.dispose()
+
+
+def test_event_create_prints_the_slug_and_updates_on_rerun(env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "event.yaml"
+    spec.write_text(GOOD, encoding="utf-8")
+    code, out, _ = run(env, "event", "create", str(spec))
+    assert code == 0 and out.strip() == "fachvernetzung-2027-gifhorn"
+    spec.write_text(GOOD.replace("T12:00", "T13:00"), encoding="utf-8")
+    code, out, err = run(env, "--lang", "en", "event", "create", str(spec))
+    assert code == 0 and "start" in err and "sequence 1" in err
+    assert count(env["EVENTKIT_DATABASE_URL"], Event) == 1
+
+
+def test_bad_spec_exits_non_zero_with_the_place_and_stores_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "event.yaml"
+    spec.write_text(GOOD.replace("end: 2027-11-20T17:00", "end: 2027-11-19T17:00"), encoding="utf-8")
+    code, out, err = run(env, "event", "create", str(spec))
+    assert code == 2 and out == ""
+    assert f"{spec}:4: end:" in err
+    assert "Traceback" not in err
+    assert count(env["EVENTKIT_DATABASE_URL"], Event) == 0
+
+
+def test_missing_spec_file(env: dict[str, str], tmp_path: Path) -> None:
+    code, _, err = run(env, "--lang", "en", "event", "create", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "nope.yaml" in err and "Traceback" not in err
+
+
+def test_invite_unknown_event(env: dict[str, str], tmp_path: Path) -> None:
+    code, _, err = run(env, "--lang", "en", "invite", "no-such-event", "--invitees", str(tmp_path / "x.csv"))
+    assert code == 2 and "no-such-event" in err and "eventkit event create" in err
+
+
+def test_bad_invitee_list_stores_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "event.yaml"
+    spec.write_text(GOOD, encoding="utf-8")
+    assert run(env, "event", "create", str(spec))[0] == 0
+    csv = tmp_path / "gaeste.csv"
+    csv.write_text("email,name\nok@example.org,Ok\nkaputt,Kaputt\nok@example.org,Doppelt\n", encoding="utf-8")
+    code, _, err = run(env, "--lang", "en", "invite", "fachvernetzung-2027-gifhorn", "--invitees", str(csv))
+    assert code == 2
+    assert f"{csv}:3: email:" in err and f"{csv}:4: email:" in err
+    assert count(env["EVENTKIT_DATABASE_URL"], Person) == 0
+    assert count(env["EVENTKIT_DATABASE_URL"], Invitation) == 0
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize("format_name", sorted(discover(TEMPLATES)))
+def test_preview_every_email_of_every_format(env: dict[str, str], format_name: str, language: str) -> None:
+    for email_name in Renderer(TEMPLATES).email_names(format_name):
+        code, out, _ = run(env, "preview", format_name, email_name, "--lang", language)
+        assert code == 0
+        assert out.startswith("Subject: ")
+        assert "<html" in out and "Yasemin Şahin-Müller" in out
+
+
+def test_preview_unknown_format(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["--lang", "en", "preview", "konferenz", "invitation"], env=env)
+    assert result.exit_code == 2 and "konferenz" in result.stderr
+
+
+def test_examples_have_invitee_lists() -> None:
+    for spec in EXAMPLES.glob("*.yaml"):
+        assert spec.with_name(f"{spec.stem}-invitees.csv").is_file()
