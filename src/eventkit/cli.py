@@ -137,8 +137,9 @@ def invite(slug: str, invitees_file: Path | None) -> None:
     with rt.store.session() as session:
         load_event(session, slug)
     if invitees_file is not None:
-        invitees = read_invitees(invitees_file)  # every mistake in the file is reported before anything is stored
-        click.echo(_("%(count)s invitees read from %(file)s.", count=len(invitees), file=str(invitees_file)), err=True)
+        # every mistake in the file is reported before anything is stored; the flow reads the file again itself
+        count = len(read_invitees(invitees_file))
+        click.echo(_("%(count)s invitees read from %(file)s.", count=count, file=str(invitees_file)), err=True)
     result = _run_invitations(slug, str(invitees_file.resolve()) if invitees_file else None)
     click.echo(
         _(

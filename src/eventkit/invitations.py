@@ -46,52 +46,59 @@ def registration_link(settings: Settings, slug: str, token: str) -> str:
     return f"{settings.base_url}/e/{slug}/register?t={token}"
 
 
-def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee]) -> ImportSummary:
-    """Store people (updating name, organisation, language) and invite them; all of it or nothing."""
+def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee], chunk: int = 1000) -> ImportSummary:
+    """Store people (updating name, organisation, language) and invite them; all of it or nothing.
+
+    Works through the list in chunks inside one transaction, so that 50,000 invitees need little memory.
+    """
     created = updated = invited = already = 0
     with store.session() as session:
         event, spec = load_event(session, slug)
-        people: dict[str, Person] = {}
-        emails = [i.email for i in invitees]
-        for start in range(0, len(emails), 500):
-            for person in session.scalars(select(Person).where(Person.email.in_(emails[start : start + 500]))):
-                people[person.email] = person
-        new_rows: list[dict[str, str | None]] = []
-        for inv in invitees:
-            existing = people.get(inv.email)
-            language = inv.language or spec.language
-            if existing is None:
-                new_rows.append(
-                    {"email": inv.email, "name": inv.name, "organisation": inv.organisation, "language": language}
-                )
-            elif (existing.name, existing.organisation, existing.language) != (inv.name, inv.organisation, language):
-                existing.name, existing.organisation, existing.language = inv.name, inv.organisation, language
-                updated += 1
-        if new_rows:
-            now = utcnow()
-            session.execute(insert(Person), [{**r, "created_at": now, "updated_at": now} for r in new_rows])
-            created = len(new_rows)
-        session.flush()
-        ids: dict[str, int] = {}
-        for start in range(0, len(emails), 500):
-            ids.update(
-                (email, pid)
-                for email, pid in session.execute(
-                    select(Person.email, Person.id).where(Person.email.in_(emails[start : start + 500]))
-                )
-            )
         invited_ids = set(session.scalars(select(Invitation.person_id).where(Invitation.event_id == event.id)))
-        rows = []
-        for email in emails:
-            pid = ids[email]
-            if pid in invited_ids:
-                already += 1
-            else:
-                rows.append({"event_id": event.id, "person_id": pid, "status": "invited", "created_at": utcnow()})
-                invited_ids.add(pid)
-        if rows:
-            session.execute(insert(Invitation), rows)
-            invited = len(rows)
+        for start in range(0, len(invitees), chunk):
+            part = invitees[start : start + chunk]
+            emails = [i.email for i in part]
+            people = {p.email: p for p in session.scalars(select(Person).where(Person.email.in_(emails)))}
+            now = utcnow()
+            new_rows = []
+            for inv in part:
+                existing = people.get(inv.email)
+                language = inv.language or spec.language
+                if existing is None:
+                    new_rows.append(
+                        {
+                            "email": inv.email,
+                            "name": inv.name,
+                            "organisation": inv.organisation,
+                            "language": language,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+                elif (existing.name, existing.organisation, existing.language) != (
+                    inv.name,
+                    inv.organisation,
+                    language,
+                ):
+                    existing.name, existing.organisation, existing.language = inv.name, inv.organisation, language
+                    updated += 1
+            if new_rows:
+                session.execute(insert(Person), new_rows)
+                created += len(new_rows)
+            session.flush()
+            ids = dict(session.execute(select(Person.email, Person.id).where(Person.email.in_(emails))).tuples().all())
+            rows = []
+            for email in emails:
+                pid = ids[email]
+                if pid in invited_ids:
+                    already += 1
+                else:
+                    rows.append({"event_id": event.id, "person_id": pid, "status": "invited", "created_at": now})
+                    invited_ids.add(pid)
+            if rows:
+                session.execute(insert(Invitation), rows)
+                invited += len(rows)
+            session.expunge_all()  # what was imported is not needed in memory any more
     return ImportSummary(created, updated, invited, already)
 
 

@@ -34,7 +34,7 @@ MAX_ORGANISATION = 300
 MAX_ROWS = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Invitee:
     email: str  # normalised: Unicode domain as typed, lower-cased; the IDNA form is made when sending
     name: str
@@ -103,94 +103,102 @@ def parse_invitees(raw: bytes, source: str = "<csv>") -> list[Invitee]:
     invitees: list[Invitee] = []
     seen: dict[str, int] = {}
     try:
-        rows = list(reader)
+        for number, row in enumerate(reader, start=2):
+            if number - 1 > MAX_ROWS:
+                problems.add(None, "too many rows (more than %(max)s)", max=MAX_ROWS)
+                raise ValidationFailed(problems.items)
+            _check_row(number, row, columns, problems, seen, invitees)
     except csv.Error as exc:
         problems.add(None, "the file is not valid CSV: %(reason)s", reason=str(exc))
         raise ValidationFailed(problems.items) from None
-    if len(rows) > MAX_ROWS:
-        problems.add(None, "too many rows (%(count)s, at most %(max)s)", count=len(rows), max=MAX_ROWS)
-        raise ValidationFailed(problems.items)
-    for number, row in enumerate(rows, start=2):
-        # csv may join quoted multi-line cells; the line number is the row's first line, good enough to find it
-        if not any(cell.strip() for cell in row):
-            continue
-
-        def cell(name: str, row: list[str] = row) -> str:
-            idx = columns.get(name)
-            return row[idx] if idx is not None and idx < len(row) else ""
-
-        ok = True
-        email_raw = cell("email").strip()
-        email = ""
-        if not email_raw:
-            problems.add("email", "is empty", line=number)
-            ok = False
-        elif has_control(email_raw):
-            problems.add("email", "contains a line break or control character", line=number)
-            ok = False
-        else:
-            try:
-                email = validate_email(email_raw, check_deliverability=False).normalized
-            except EmailNotValidError as exc:
-                problems.add(
-                    "email",
-                    "%(value)r is not a valid email address: %(reason)s",
-                    line=number,
-                    value=email_raw,
-                    reason=str(exc),
-                )
-                ok = False
-        name = cell("name")
-        if not name.strip():
-            problems.add("name", "is empty", line=number)
-            ok = False
-        elif has_control(name):
-            problems.add("name", "contains a line break or control character", line=number)
-            ok = False
-        elif len(name) > MAX_NAME:
-            problems.add(
-                "name",
-                "is too long (%(length)s characters, at most %(max)s)",
-                line=number,
-                length=len(name),
-                max=MAX_NAME,
-            )
-            ok = False
-        organisation = cell("organisation")
-        if has_control(organisation):
-            problems.add("organisation", "contains a line break or control character", line=number)
-            ok = False
-        elif len(organisation) > MAX_ORGANISATION:
-            problems.add(
-                "organisation",
-                "is too long (%(length)s characters, at most %(max)s)",
-                line=number,
-                length=len(organisation),
-                max=MAX_ORGANISATION,
-            )
-            ok = False
-        language = cell("language").strip().lower() or None
-        if language and language not in LANGUAGES:
-            problems.add("language", "must be one of %(choices)s or empty", line=number, choices=", ".join(LANGUAGES))
-            ok = False
-        if email:
-            key = email.lower()
-            if key in seen:
-                problems.add(
-                    "email",
-                    "%(value)s appears twice (also in line %(other)s)",
-                    line=number,
-                    value=email,
-                    other=seen[key],
-                )
-                ok = False
-            else:
-                seen[key] = number
-        if ok:
-            invitees.append(
-                Invitee(email.lower(), clean_line(name), clean_line(organisation) or None, language, number)
-            )
     if not invitees and not problems:
         problems.add(None, "the file has a header but no invitees")
     problems.raise_if_any()
     return invitees
+
+
+def _check_row(
+    number: int,
+    row: list[str],
+    columns: dict[str, int],
+    problems: Problems,
+    seen: dict[str, int],
+    invitees: list[Invitee],
+) -> None:
+    # a quoted cell may span lines; the number is the row's first line, which is where to look
+    if not any(cell.strip() for cell in row):
+        return
+
+    def cell(name: str) -> str:
+        idx = columns.get(name)
+        return row[idx] if idx is not None and idx < len(row) else ""
+
+    ok = True
+    email_raw = cell("email").strip()
+    email = ""
+    if not email_raw:
+        problems.add("email", "is empty", line=number)
+        ok = False
+    elif has_control(email_raw):
+        problems.add("email", "contains a line break or control character", line=number)
+        ok = False
+    else:
+        try:
+            email = validate_email(email_raw, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            problems.add(
+                "email",
+                "%(value)r is not a valid email address: %(reason)s",
+                line=number,
+                value=email_raw,
+                reason=str(exc),
+            )
+            ok = False
+    name = cell("name")
+    if not name.strip():
+        problems.add("name", "is empty", line=number)
+        ok = False
+    elif has_control(name):
+        problems.add("name", "contains a line break or control character", line=number)
+        ok = False
+    elif len(name) > MAX_NAME:
+        problems.add(
+            "name",
+            "is too long (%(length)s characters, at most %(max)s)",
+            line=number,
+            length=len(name),
+            max=MAX_NAME,
+        )
+        ok = False
+    organisation = cell("organisation")
+    if has_control(organisation):
+        problems.add("organisation", "contains a line break or control character", line=number)
+        ok = False
+    elif len(organisation) > MAX_ORGANISATION:
+        problems.add(
+            "organisation",
+            "is too long (%(length)s characters, at most %(max)s)",
+            line=number,
+            length=len(organisation),
+            max=MAX_ORGANISATION,
+        )
+        ok = False
+    language = cell("language").strip().lower() or None
+    if language and language not in LANGUAGES:
+        problems.add("language", "must be one of %(choices)s or empty", line=number, choices=", ".join(LANGUAGES))
+        ok = False
+    if email:
+        key = email.lower()
+        if key in seen:
+            problems.add(
+                "email",
+                "%(value)s appears twice (also in line %(other)s)",
+                line=number,
+                value=email,
+                other=seen[key],
+            )
+            ok = False
+        else:
+            seen[key] = number
+    if ok:
+        invitees.append(Invitee(email.lower(), clean_line(name), clean_line(organisation) or None, language, number))

@@ -122,7 +122,11 @@ class Registration(Base):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_event_status", "event_id", "status"),)
+    __table_args__ = (
+        Index("ix_outbox_event_status", "event_id", "status"),
+        # finds a person's email of a kind for an event (has this invitation been made?) without a scan
+        Index("ix_outbox_event_person_kind", "event_id", "person_id", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # (event, recipient, kind, revision): a second attempt to create the same email finds this row

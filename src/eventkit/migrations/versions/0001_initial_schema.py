@@ -93,6 +93,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_event_status", ["event_id", "status"], unique=False)
+        batch_op.create_index("ix_outbox_event_person_kind", ["event_id", "person_id", "kind"], unique=False)
 
     op.create_table(
         "registrations",
@@ -121,6 +122,7 @@ def downgrade() -> None:
 
     op.drop_table("registrations")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_event_person_kind")
         batch_op.drop_index("ix_outbox_event_status")
 
     op.drop_table("outbox")
