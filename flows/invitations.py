@@ -57,7 +57,8 @@ def prepare_batch(slug: str, first: int, last: int) -> int:
 )
 def deliver_batch(slug: str, first: int, last: int) -> dict[str, int]:
     rt = runtime.get()
-    return asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt.settings), slug, first, last))
+    with rt.smtp_slots:
+        return asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt.settings), slug, first, last))
 
 
 @flow(

@@ -8,7 +8,7 @@ from babel.messages.pofile import read_po
 from eventkit.i18n import LOCALE_DIR, gettext_for, normalise_language
 from eventkit.settings import PROJECT_ROOT
 
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "add": (2,), "translate": (2,)}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "translate": (2,)}
 
 
 def extracted() -> set[str]:

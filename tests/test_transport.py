@@ -8,6 +8,8 @@ import email.policy
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from eventkit.mailsink import MailSink, SinkHandler
 from eventkit.mime import Message
 from eventkit.outbox import Outgoing
@@ -108,3 +110,99 @@ def test_mail_dir_writes_whole_files(tmp_path: Path) -> None:
         email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)["Message-ID"]
         == "<m1@events.example.org>"
     )
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+class _TlsAuthSink(MailSink):
+    """aiosmtpd with STARTTLS required before AUTH, or with TLS from the first byte (smtps)."""
+
+    def __init__(self, cert: Path, key: Path, implicit_tls: bool):
+        import ssl
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        super().__init__()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+            ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+                b"verein@example.org",
+                b"geheim:passwort",
+            )
+            return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+        common = dict(hostname="127.0.0.1", port=self.port, authenticator=authenticator, auth_required=True)
+        if implicit_tls:
+            # the whole connection is TLS; aiosmtpd only knows that of STARTTLS, so it is told not to insist
+            self.controller = Controller(  # type: ignore[arg-type]
+                self.handler, ssl_context=context, auth_require_tls=False, **common
+            )
+        else:
+            self.controller = Controller(  # type: ignore[arg-type]
+                self.handler, tls_context=context, require_starttls=True, auth_require_tls=True, **common
+            )
+
+
+def test_starttls_and_login(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    with _TlsAuthSink(cert, key, implicit_tls=False) as sink:
+        url = f"smtp://verein%40example.org:geheim%3Apasswort@127.0.0.1:{sink.port}?starttls=required&cafile={cert}"
+        results = asyncio.run(SmtpTransport(SmtpConfig.from_url(url)).send([outgoing(1)]))
+        assert [r.status for r in results] == ["sent"]
+        bad = url.replace("geheim", "falsch")
+        refused = asyncio.run(SmtpTransport(SmtpConfig.from_url(bad)).send([outgoing(2)]))
+    assert refused[0].status == "retry" and "535" in (refused[0].detail or "")
+    assert len(sink.received) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_implicit_tls_smtps(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    with _TlsAuthSink(cert, key, implicit_tls=True) as sink:
+        url = f"smtps://verein%40example.org:geheim%3Apasswort@127.0.0.1:{sink.port}?cafile={cert}"
+        results = asyncio.run(SmtpTransport(SmtpConfig.from_url(url)).send([outgoing(1)]))
+    assert [r.status for r in results] == ["sent"]
+    assert len(sink.received) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    with _TlsAuthSink(cert, key, implicit_tls=True) as sink:
+        url = f"smtps://verein%40example.org:geheim%3Apasswort@127.0.0.1:{sink.port}?timeout=5"
+        results = asyncio.run(SmtpTransport(SmtpConfig.from_url(url)).send([outgoing(1)]))
+    assert results[0].status == "retry" and "CERTIFICATE_VERIFY_FAILED" in (results[0].detail or "")
+    assert sink.received == []

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from eventkit.settings import PROJECT_ROOT, Settings
+from eventkit.validation import N_
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 
@@ -48,7 +49,7 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
     from flows.invitations import send_invitations
 
     specs = sorted(p for p in EXAMPLES_DIR.glob("*.yaml"))
-    echo(translate("eventkit demo: %(count)s example events from %(dir)s", count=len(specs), dir=str(EXAMPLES_DIR)))
+    echo(translate(N_("eventkit demo: %(count)s example events from %(dir)s"), count=len(specs), dir=str(EXAMPLES_DIR)))
     rows = []
     started = time.perf_counter()
     for spec_path in specs:
@@ -73,7 +74,7 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
     echo("")
     echo(
         translate(
-            "%(count)s emails written to %(dir)s in %(seconds).1f s.",
+            N_("%(count)s emails written to %(dir)s in %(seconds).1f s."),
             count=len(mails),
             dir=str(out / "mail"),
             seconds=time.perf_counter() - started,

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from eventkit.i18n import LANGUAGES
-from eventkit.validation import Problems
+from eventkit.validation import N_, Problems
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 FIELD_TYPES = ("text", "textarea", "email", "choice", "multichoice", "checkbox")
@@ -84,9 +84,9 @@ def _text(value: object, path: tuple[Any, ...], problems: Problems) -> Text:
     if isinstance(value, dict) and value and all(isinstance(v, str) for v in value.values()):
         unknown = [k for k in value if k not in LANGUAGES]
         if unknown:
-            problems.add(path, "unknown language %(value)s (use de or en)", value=", ".join(map(str, unknown)))
+            problems.add(path, N_("unknown language %(value)s (use de or en)"), value=", ".join(map(str, unknown)))
         return Text({str(k): str(v) for k, v in value.items()})
-    problems.add(path, "must be a text, or a mapping of language to text (de, en)")
+    problems.add(path, N_("must be a text, or a mapping of language to text (de, en)"))
     return Text({})
 
 
@@ -104,39 +104,39 @@ def _parse_format(name: str, path: Path, data: dict[str, Any]) -> Format:
     description = _text(data.get("description", ""), ("description",), problems)
     duration = parse_duration(data.get("duration", "3h"))
     if duration is None or duration <= timedelta(0):
-        problems.add("duration", "must be a duration such as 5h, 90m or 2d")
+        problems.add("duration", N_("must be a duration such as 5h, 90m or 2d"))
         duration = timedelta(hours=3)
     agenda = []
     for i, item in enumerate(data.get("agenda") or []):
         offset = parse_duration(str(item.get("at", "0m"))) if isinstance(item, dict) else None
         if offset is None:
-            problems.add(("agenda", i, "at"), "must be a duration such as 5h, 90m or 2d")
+            problems.add(("agenda", i, "at"), N_("must be a duration such as 5h, 90m or 2d"))
             continue
         agenda.append(AgendaSkeletonItem(offset, _text(item.get("title"), ("agenda", i, "title"), problems)))
     reminders = []
     for i, raw in enumerate(data.get("reminders") or []):
         offset = parse_duration(raw)
         if offset is None:
-            problems.add(("reminders", i), "must be a duration such as 5h, 90m or 2d")
+            problems.add(("reminders", i), N_("must be a duration such as 5h, 90m or 2d"))
         else:
             reminders.append(offset)
     phases = {}
     for key, raw in (data.get("phases") or {}).items():
         offset = parse_duration(raw)
         if offset is None:
-            problems.add(("phases", key), "must be a duration such as 5h, 90m or 2d")
+            problems.add(("phases", key), N_("must be a duration such as 5h, 90m or 2d"))
         else:
             phases[str(key)] = offset
     fields = []
     for i, raw in enumerate(data.get("registration_fields") or []):
         if not isinstance(raw, dict) or not raw.get("name"):
-            problems.add(("registration_fields", i), "each field needs at least a name")
+            problems.add(("registration_fields", i), N_("each field needs at least a name"))
             continue
         ftype = raw.get("type", "text")
         if ftype not in FIELD_TYPES:
             problems.add(
                 ("registration_fields", i, "type"),
-                "must be one of %(choices)s",
+                N_("must be one of %(choices)s"),
                 choices=", ".join(FIELD_TYPES),
             )
         options = tuple(

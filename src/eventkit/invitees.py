@@ -10,7 +10,7 @@ from pathlib import Path
 from email_validator import EmailNotValidError, validate_email
 
 from eventkit.i18n import LANGUAGES
-from eventkit.validation import Problems, ValidationFailed, clean_line, has_control
+from eventkit.validation import N_, Problems, ValidationFailed, clean_line, has_control
 
 # German spreadsheets often carry German headers; both are accepted
 COLUMN_ALIASES = {
@@ -48,7 +48,7 @@ def read_invitees(path: Path) -> list[Invitee]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        problems.add(None, "cannot read the file: %(reason)s", reason=exc.strerror or str(exc))
+        problems.add(None, N_("cannot read the file: %(reason)s"), reason=exc.strerror or str(exc))
         raise ValidationFailed(problems.items) from None
     return parse_invitees(raw, source=str(path))
 
@@ -59,12 +59,14 @@ def _decode(raw: bytes, problems: Problems) -> str | None:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-            problems.add(None, "the file is UTF-16 encoded; save it as CSV (UTF-8) and try again")
+            problems.add(None, N_("the file is UTF-16 encoded; save it as CSV (UTF-8) and try again"))
         else:
             problems.add(
                 None,
-                "the file is not UTF-8 encoded (byte 0x%(byte)s; spreadsheet programs often save Windows-1252): "
-                "save it as CSV (UTF-8) and try again",
+                N_(
+                    "the file is not UTF-8 encoded (byte 0x%(byte)s; spreadsheet programs often save "
+                    "Windows-1252): save it as CSV (UTF-8) and try again"
+                ),
                 byte=f"{raw[exc.start]:02X}",
                 line=line,
             )
@@ -82,7 +84,7 @@ def parse_invitees(raw: bytes, source: str = "<csv>") -> list[Invitee]:
     try:
         header = next(reader)
     except StopIteration:
-        problems.add(None, "the file is empty; expected a header line with email,name,organisation,language")
+        problems.add(None, N_("the file is empty; expected a header line with email,name,organisation,language"))
         raise ValidationFailed(problems.items) from None
     columns: dict[str, int] = {}
     for index, title in enumerate(header):
@@ -93,8 +95,10 @@ def parse_invitees(raw: bytes, source: str = "<csv>") -> list[Invitee]:
     if missing:
         problems.add(
             None,
-            "missing column %(columns)s (the header line must name email and name; "
-            "organisation and language are optional)",
+            N_(
+                "missing column %(columns)s (the header line must name email and name; "
+                "organisation and language are optional)"
+            ),
             columns=", ".join(missing),
             line=1,
         )
@@ -105,14 +109,14 @@ def parse_invitees(raw: bytes, source: str = "<csv>") -> list[Invitee]:
     try:
         for number, row in enumerate(reader, start=2):
             if number - 1 > MAX_ROWS:
-                problems.add(None, "too many rows (more than %(max)s)", max=MAX_ROWS)
+                problems.add(None, N_("too many rows (more than %(max)s)"), max=MAX_ROWS)
                 raise ValidationFailed(problems.items)
             _check_row(number, row, columns, problems, seen, invitees)
     except csv.Error as exc:
-        problems.add(None, "the file is not valid CSV: %(reason)s", reason=str(exc))
+        problems.add(None, N_("the file is not valid CSV: %(reason)s"), reason=str(exc))
         raise ValidationFailed(problems.items) from None
     if not invitees and not problems:
-        problems.add(None, "the file has a header but no invitees")
+        problems.add(None, N_("the file has a header but no invitees"))
     problems.raise_if_any()
     return invitees
 
@@ -137,10 +141,10 @@ def _check_row(
     email_raw = cell("email").strip()
     email = ""
     if not email_raw:
-        problems.add("email", "is empty", line=number)
+        problems.add("email", N_("is empty"), line=number)
         ok = False
     elif has_control(email_raw):
-        problems.add("email", "contains a line break or control character", line=number)
+        problems.add("email", N_("contains a line break or control character"), line=number)
         ok = False
     else:
         try:
@@ -148,7 +152,7 @@ def _check_row(
         except EmailNotValidError as exc:
             problems.add(
                 "email",
-                "%(value)r is not a valid email address: %(reason)s",
+                N_("%(value)r is not a valid email address: %(reason)s"),
                 line=number,
                 value=email_raw,
                 reason=str(exc),
@@ -156,15 +160,15 @@ def _check_row(
             ok = False
     name = cell("name")
     if not name.strip():
-        problems.add("name", "is empty", line=number)
+        problems.add("name", N_("is empty"), line=number)
         ok = False
     elif has_control(name):
-        problems.add("name", "contains a line break or control character", line=number)
+        problems.add("name", N_("contains a line break or control character"), line=number)
         ok = False
     elif len(name) > MAX_NAME:
         problems.add(
             "name",
-            "is too long (%(length)s characters, at most %(max)s)",
+            N_("is too long (%(length)s characters, at most %(max)s)"),
             line=number,
             length=len(name),
             max=MAX_NAME,
@@ -172,12 +176,12 @@ def _check_row(
         ok = False
     organisation = cell("organisation")
     if has_control(organisation):
-        problems.add("organisation", "contains a line break or control character", line=number)
+        problems.add("organisation", N_("contains a line break or control character"), line=number)
         ok = False
     elif len(organisation) > MAX_ORGANISATION:
         problems.add(
             "organisation",
-            "is too long (%(length)s characters, at most %(max)s)",
+            N_("is too long (%(length)s characters, at most %(max)s)"),
             line=number,
             length=len(organisation),
             max=MAX_ORGANISATION,
@@ -185,14 +189,14 @@ def _check_row(
         ok = False
     language = cell("language").strip().lower() or None
     if language and language not in LANGUAGES:
-        problems.add("language", "must be one of %(choices)s or empty", line=number, choices=", ".join(LANGUAGES))
+        problems.add("language", N_("must be one of %(choices)s or empty"), line=number, choices=", ".join(LANGUAGES))
         ok = False
     if email:
         key = email.lower()
         if key in seen:
             problems.add(
                 "email",
-                "%(value)s appears twice (also in line %(other)s)",
+                N_("%(value)s appears twice (also in line %(other)s)"),
                 line=number,
                 value=email,
                 other=seen[key],

@@ -15,6 +15,17 @@ class Runtime:
     settings: Settings
     store: Store
     renderer: Renderer
+    # at most EVENTKIT_SMTP_CONCURRENCY connections to the relay at once from this process
+    smtp_slots: threading.BoundedSemaphore
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(
+            settings,
+            Store(settings.database_url),
+            Renderer(settings.template_dir),
+            threading.BoundedSemaphore(settings.smtp_concurrency),
+        )
 
 
 _lock = threading.Lock()
@@ -28,7 +39,7 @@ def configure(settings: Settings | None = None) -> Runtime:
         if _current is not None:
             _current.store.dispose()
         settings = settings or Settings.from_env()
-        _current = Runtime(settings, Store(settings.database_url), Renderer(settings.template_dir))
+        _current = Runtime.from_settings(settings)
         return _current
 
 

@@ -29,6 +29,7 @@ class SmtpConfig:
     use_tls: bool = False  # smtps://: TLS from the first byte
     start_tls: bool | None = None  # None: STARTTLS when the server offers it
     timeout: float = 30.0
+    cafile: str | None = None  # a CA bundle for a relay with a certificate of an internal CA
 
     @classmethod
     def from_url(cls, url: str) -> SmtpConfig:
@@ -56,6 +57,7 @@ class SmtpConfig:
             use_tls=use_tls,
             start_tls=False if use_tls else start_tls,
             timeout=timeout,
+            cafile=query.get("cafile") or None,
         )
 
 

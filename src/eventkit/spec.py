@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from eventkit.formats import Format, discover
 from eventkit.i18n import LANGUAGES
-from eventkit.validation import Problems, ValidationFailed, clean_line, has_control
+from eventkit.validation import N_, Problems, ValidationFailed, clean_line, has_control
 
 FIXED_KEYS = (
     "slug",
@@ -188,13 +188,13 @@ def load_spec(path: Path, template_dir: Path) -> EventSpec:
         raw = path.read_bytes()
     except OSError as exc:
         problems = Problems(source)
-        problems.add(None, "cannot read the file: %(reason)s", reason=exc.strerror or str(exc))
+        problems.add(None, N_("cannot read the file: %(reason)s"), reason=exc.strerror or str(exc))
         raise ValidationFailed(problems.items) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         problems = Problems(source)
-        problems.add(None, "the file is not UTF-8 encoded; save it as UTF-8 and try again")
+        problems.add(None, N_("the file is not UTF-8 encoded; save it as UTF-8 and try again"))
         raise ValidationFailed(problems.items) from None
     return parse_spec(text, template_dir, source=source)
 
@@ -206,10 +206,10 @@ def parse_spec(text: str, template_dir: Path, source: str = "<spec>") -> EventSp
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problems.lines = {(): mark.line + 1} if mark else {}
-        problems.add((), "not valid YAML: %(reason)s", reason=getattr(exc, "problem", None) or str(exc))
+        problems.add((), N_("not valid YAML: %(reason)s"), reason=getattr(exc, "problem", None) or str(exc))
         raise ValidationFailed(problems.items) from None
     if not isinstance(data, dict):
-        problems.add(None, "the spec must be a mapping of keys such as title, format and start")
+        problems.add(None, N_("the spec must be a mapping of keys such as title, format and start"))
         raise ValidationFailed(problems.items)
     return validate_spec(data, template_dir, problems)
 
@@ -226,18 +226,18 @@ def _one_line(
     path = (path,) if isinstance(path, str) else path
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            problems.add(path, "is required")
+            problems.add(path, N_("is required"))
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        problems.add(path, "must be a text")
+        problems.add(path, N_("must be a text"))
         return None
     if not multiline and has_control(value):
-        problems.add(path, "must be a single line without control characters")
+        problems.add(path, N_("must be a single line without control characters"))
         return None
     if len(value) > max_len:
-        problems.add(path, "is too long (%(length)s characters, at most %(max)s)", length=len(value), max=max_len)
+        problems.add(path, N_("is too long (%(length)s characters, at most %(max)s)"), length=len(value), max=max_len)
         return None
     return clean_line(value) if not multiline else value.strip()
 
@@ -251,10 +251,12 @@ def _local_datetime(value: Any, path: tuple[Any, ...], tz: ZoneInfo | None, prob
         try:
             naive = datetime.fromisoformat(value.strip())
         except ValueError:
-            problems.add(path, "%(value)r is not a date and time (expected e.g. 2025-11-22T12:00)", value=value)
+            problems.add(path, N_("%(value)r is not a date and time (expected e.g. 2025-11-22T12:00)"), value=value)
             return None
     else:
-        problems.add(path, "is required" if value is None else "must be a date and time such as 2025-11-22T12:00")
+        problems.add(
+            path, N_("is required") if value is None else N_("must be a date and time such as 2025-11-22T12:00")
+        )
         return None
     if tz is None:
         return None
@@ -265,7 +267,7 @@ def _local_datetime(value: Any, path: tuple[Any, ...], tz: ZoneInfo | None, prob
     if aware.astimezone(ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None) != naive:
         problems.add(
             path,
-            "%(value)s does not exist in %(tz)s (clocks change then)",
+            N_("%(value)s does not exist in %(tz)s (clocks change then)"),
             value=naive.isoformat(),
             tz=tz.key,
         )
@@ -278,11 +280,11 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
     fmt: Format | None = None
     format_name = data.get("format")
     if format_name is None:
-        problems.add("format", "is required (one of %(choices)s)", choices=", ".join(formats))
+        problems.add("format", N_("is required (one of %(choices)s)"), choices=", ".join(formats))
     elif not isinstance(format_name, str) or format_name not in formats:
         problems.add(
             "format",
-            "unknown format %(value)r (known: %(choices)s)",
+            N_("unknown format %(value)r (known: %(choices)s)"),
             value=format_name,
             choices=", ".join(formats),
         )
@@ -294,9 +296,9 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
         if key not in allowed and fmt is not None:
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
             if close:
-                problems.add(str(key), "unknown key; did you mean %(suggestion)r?", suggestion=close[0])
+                problems.add(str(key), N_("unknown key; did you mean %(suggestion)r?"), suggestion=close[0])
             else:
-                problems.add(str(key), "unknown key for the format %(format)s", format=fmt.name)
+                problems.add(str(key), N_("unknown key for the format %(format)s"), format=fmt.name)
 
     title = _one_line(data.get("title"), "title", problems, required=True)
 
@@ -307,30 +309,30 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
             raise ZoneInfoNotFoundError(tz_name)
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.add("timezone", "unknown time zone %(value)r (expected e.g. Europe/Berlin)", value=tz_name)
+        problems.add("timezone", N_("unknown time zone %(value)r (expected e.g. Europe/Berlin)"), value=tz_name)
 
     start = _local_datetime(data.get("start"), ("start",), tz, problems)
     end: datetime | None = None
     if data.get("end") is not None:
         end = _local_datetime(data.get("end"), ("end",), tz, problems)
         if start and end and end <= start:
-            problems.add("end", "must be after the start (%(start)s)", start=start.strftime("%Y-%m-%d %H:%M"))
+            problems.add("end", N_("must be after the start (%(start)s)"), start=start.strftime("%Y-%m-%d %H:%M"))
     elif start and fmt:
         end = start + fmt.duration
 
     language = data.get("language", "de")
     if language not in LANGUAGES:
-        problems.add("language", "must be one of %(choices)s", choices=", ".join(LANGUAGES))
+        problems.add("language", N_("must be one of %(choices)s"), choices=", ".join(LANGUAGES))
 
     venue = None
     raw_venue = data.get("venue")
     if raw_venue is not None:
         if not isinstance(raw_venue, dict):
-            problems.add("venue", "must be a mapping with name, address and accessibility")
+            problems.add("venue", N_("must be a mapping with name, address and accessibility"))
         else:
             for key in raw_venue:
                 if key not in ("name", "address", "accessibility", "directions"):
-                    problems.add(("venue", key), "unknown key (known: name, address, accessibility, directions)")
+                    problems.add(("venue", key), N_("unknown key (known: name, address, accessibility, directions)"))
             name = _one_line(raw_venue.get("name"), ("venue", "name"), problems, required=True)
             address = _one_line(raw_venue.get("address"), ("venue", "address"), problems, required=False, max_len=300)
             access = _one_line(
@@ -354,15 +356,15 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
 
     online_url = _one_line(data.get("online_url"), "online_url", problems, required=False, max_len=2000)
     if online_url and not re.match(r"^https://[^\s/$.?#][^\s]*$", online_url):
-        problems.add("online_url", "must be an https:// link")
+        problems.add("online_url", N_("must be an https:// link"))
         online_url = None
     if raw_venue is None and data.get("online_url") is None:
-        problems.add("venue", "give a venue, an online_url, or both (hybrid)")
+        problems.add("venue", N_("give a venue, an online_url, or both (hybrid)"))
 
     organiser = None
     raw_org = data.get("organiser")
     if not isinstance(raw_org, dict):
-        problems.add("organiser", "is required, with name and email")
+        problems.add("organiser", N_("is required, with name and email"))
     else:
         org_name = _one_line(raw_org.get("name"), ("organiser", "name"), problems, required=True)
         org_email = _one_line(raw_org.get("email"), ("organiser", "email"), problems, required=True)
@@ -372,7 +374,7 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
             except EmailNotValidError as exc:
                 problems.add(
                     ("organiser", "email"),
-                    "%(value)r is not a valid email address: %(reason)s",
+                    N_("%(value)r is not a valid email address: %(reason)s"),
                     value=org_email,
                     reason=str(exc),
                 )
@@ -382,7 +384,7 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
 
     capacity = data.get("capacity")
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
-        problems.add("capacity", "must be a whole number of at least 1, or null for no limit")
+        problems.add("capacity", N_("must be a whole number of at least 1, or null for no limit"))
         capacity = None
 
     deadline = None
@@ -395,7 +397,7 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
         ):
             deadline = deadline.replace(hour=23, minute=59)
         if deadline and end and deadline > end:
-            problems.add("registration_deadline", "must not be after the end of the event")
+            problems.add("registration_deadline", N_("must not be after the end of the event"))
 
     funding = _one_line(data.get("funding"), "funding", problems, required=False, max_len=1000, multiline=True)
     description = _one_line(
@@ -410,7 +412,9 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
     slug = data.get("slug")
     if slug is not None:
         if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 100:
-            problems.add("slug", "use only lower-case letters, digits and hyphens (e.g. fachvernetzung-2025-gifhorn)")
+            problems.add(
+                "slug", N_("use only lower-case letters, digits and hyphens (e.g. fachvernetzung-2025-gifhorn)")
+            )
     elif fmt and start:
         # the contract's shape: <format>-<year>-<town>; a second meeting there that year sets its own slug
         place = town_of(venue.address) if venue and venue.address else (venue.name if venue else "online")
@@ -456,13 +460,13 @@ def _agenda(
     if raw is None:
         return []
     if not isinstance(raw, list):
-        problems.add("agenda", "must be a list of items with time and title")
+        problems.add("agenda", N_("must be a list of items with time and title"))
         return []
     items = []
     for i, entry in enumerate(raw):
         path = ("agenda", i)
         if not isinstance(entry, dict):
-            problems.add(path, "must be a mapping with time and title")
+            problems.add(path, N_("must be a mapping with time and title"))
             continue
         title = _one_line(entry.get("title"), (*path, "title"), problems, required=True)
         if not title:
@@ -471,13 +475,13 @@ def _agenda(
         if clock is None:
             problems.add(
                 (*path, "time"),
-                '%(value)r is not a time of day (expected e.g. "12:00")',
+                N_('%(value)r is not a time of day (expected e.g. "12:00")'),
                 value=entry.get("time"),
             )
             continue
         day = entry.get("day", 1)
         if isinstance(day, bool) or not isinstance(day, int) or day < 1:
-            problems.add((*path, "day"), "must be the day of the event, counting from 1")
+            problems.add((*path, "day"), N_("must be the day of the event, counting from 1"))
             continue
         if start is None or tz is None or end is None:
             continue
@@ -488,7 +492,7 @@ def _agenda(
             if until is None:
                 problems.add(
                     (*path, "until"),
-                    '%(value)r is not a time of day (expected e.g. "12:00")',
+                    N_('%(value)r is not a time of day (expected e.g. "12:00")'),
                     value=entry.get("until"),
                 )
             else:
@@ -496,7 +500,7 @@ def _agenda(
         if when < start - timedelta(minutes=1) or when > end:
             problems.add(
                 (*path, "time"),
-                "%(value)s lies outside the event (%(start)s to %(end)s)",
+                N_("%(value)s lies outside the event (%(start)s to %(end)s)"),
                 value=when.strftime("%Y-%m-%d %H:%M"),
                 start=start.strftime("%Y-%m-%d %H:%M"),
                 end=end.strftime("%Y-%m-%d %H:%M"),

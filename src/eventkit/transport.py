@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +54,9 @@ class SmtpTransport:
 
     def _client(self) -> aiosmtplib.SMTP:
         c = self.config
+        tls_context = ssl.create_default_context(cafile=c.cafile) if c.cafile else None
         return aiosmtplib.SMTP(
+            tls_context=tls_context,
             hostname=c.host,
             port=c.port,
             username=c.username,

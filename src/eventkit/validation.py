@@ -14,6 +14,11 @@ from eventkit.i18n import gettext_for
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+    """Marks a message for extraction; it is translated when the problem is shown, in the reader's language."""
+    return message
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong: where (file, line, field or row) and what, as an untranslated message."""
