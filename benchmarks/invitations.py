@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT / "examples" / "fachvernetzung-gifhorn.yaml"
+SPEC = Path(os.environ.get("EVENTKIT_BENCH_SPEC") or ROOT / "examples" / "fachvernetzung-gifhorn.yaml")
 FIRST = ["Ayşe", "Jörg", "محمد", "Дмитрий", "Olena", "François", "Lena", "Mehmet", "Anna", "Kofi", "Zeynep", "Paul"]
 LAST = ["Yılmaz", "Müller", "الأحمد", "Иванов", "Kovalenko", "Dupont", "Schmidt", "Demir", "Nowak", "Mensah"]
 ORGS = ["Interkultureller Verein Gera e.V.", "Abli e.V.", "Bündnis für Demokratie", "Städtepartnerschaft Hannover", ""]

@@ -109,10 +109,37 @@ def test_cancel_marks_the_event_cancelled() -> None:
 
 def test_vtimezone_onsets_are_local_times_before_the_change() -> None:
     # RFC 5545 3.6.5: DTSTART of an observance is given in the offset in force before it (TZOFFSETFROM)
-    tz = vtimezone("Europe/Berlin", datetime(2025, 1, 1).date(), datetime(2025, 12, 31).date())
-    text = tz.to_ical().decode()
-    assert "DTSTART:20240331T020000" in text  # clocks go from 02:00 CET to 03:00 CEST
-    assert "DTSTART:20241027T030000" in text  # and from 03:00 CEST back to 02:00 CET
+    text = vtimezone("Europe/Berlin").to_ical().decode()
+    assert "DTSTART:19960331T020000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3" in text  # 02:00 CET -> 03:00 CEST
+    assert "DTSTART:19961027T030000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10" in text  # 03:00 CEST -> 02:00 CET
+
+
+def test_every_event_in_a_zone_carries_the_same_vtimezone() -> None:
+    # clients cache time zones by TZID: a component that varied with the event would confuse them
+    a = Invite(make_event(datetime(2025, 7, 5, 10, tzinfo=BERLIN))).for_attendee("A", "a@example.org")
+    b = Invite(make_event(datetime(2031, 1, 9, 10, tzinfo=BERLIN))).for_attendee("A", "a@example.org")
+
+    def block(ics: bytes) -> bytes:
+        return ics[ics.index(b"BEGIN:VTIMEZONE") : ics.index(b"END:VTIMEZONE")]
+
+    assert block(a) == block(b)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Europe/Kyiv", "UTC"])
+def test_vtimezone_agrees_with_the_tz_database_for_decades(zone: str) -> None:
+    cal = vobject.readOne(
+        Invite(make_event(datetime(2026, 5, 1, 10, tzinfo=ZoneInfo(zone)), timezone=zone))
+        .for_attendee("A", "a@example.org")
+        .decode()
+    )
+    theirs = cal.vevent.dtstart.value.tzinfo  # vobject's tzinfo, built from our VTIMEZONE alone
+    ours = ZoneInfo(zone)
+    # the component describes the current rules (New York's since 2007, Sydney's since 2008): enough for
+    # invitations, which are about coming events
+    for year in range(2010, 2041):
+        for month in range(1, 13):
+            moment = datetime(year, month, 15, 12, 0)
+            assert moment.replace(tzinfo=theirs).utcoffset() == moment.replace(tzinfo=ours).utcoffset(), moment
 
 
 def test_zone_without_daylight_saving() -> None:

@@ -47,9 +47,9 @@ def test_event_create_prints_the_slug_and_updates_on_rerun(env: dict[str, str], 
     spec.write_text(GOOD, encoding="utf-8")
     code, out, _ = run(env, "event", "create", str(spec))
     assert code == 0 and out.strip() == "fachvernetzung-2027-gifhorn"
-    spec.write_text(GOOD.replace("T12:00", "T13:00"), encoding="utf-8")
+    spec.write_text(GOOD.replace("end: 2027-11-20T17:00", "end: 2027-11-20T18:00"), encoding="utf-8")
     code, out, err = run(env, "--lang", "en", "event", "create", str(spec))
-    assert code == 0 and "start" in err and "sequence 1" in err
+    assert code == 0 and "changed: end" in err and "sequence 1" in err
     assert count(env["EVENTKIT_DATABASE_URL"], Event) == 1
 
 

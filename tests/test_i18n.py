@@ -23,8 +23,14 @@ def extracted() -> set[str]:
         "templates/**.txt": {"extensions": "jinja2.ext.i18n", "trimmed": "true"},
     }
     ids: set[str] = set()
+
+    def wanted(dirpath: str) -> bool:
+        # babel skips folders starting with "_" by default, which would leave out templates/_base
+        name = dirpath.rstrip("/").rsplit("/", 1)[-1]
+        return not name.startswith(".") and name not in ("__pycache__", "var", "demo-output", "node_modules")
+
     for _file, _line, message, _comments, _ctx in extract_from_dir(
-        PROJECT_ROOT, method_map, options, keywords=KEYWORDS
+        PROJECT_ROOT, method_map, options, keywords=KEYWORDS, directory_filter=wanted
     ):
         ids.add(message if isinstance(message, str) else message[0])
     return ids

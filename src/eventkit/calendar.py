@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -43,49 +47,123 @@ def _transitions(tz: ZoneInfo, first: datetime, last: datetime) -> list[datetime
     return found
 
 
-def _fmt_offset(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    minutes = abs(minutes)
-    return f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+_POSIX = re.compile(
+    r"^(?P<std><[^>]+>|[A-Za-z]+)(?P<stdoff>[+-]?\d{1,2}(?::\d{2}){0,2})"
+    r"(?:(?P<dst><[^>]+>|[A-Za-z]+)(?P<dstoff>[+-]?\d{1,2}(?::\d{2}){0,2})?"
+    r",(?P<start>M\d{1,2}\.\d\.\d(?:/[+-]?\d{1,3}(?::\d{2}){0,2})?)"
+    r",(?P<end>M\d{1,2}\.\d\.\d(?:/[+-]?\d{1,3}(?::\d{2}){0,2})?))?$"
+)
+_DAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")
+
+
+def _posix_rule(tzid: str) -> str | None:
+    """The POSIX TZ string at the end of the zone's TZif file: the rule in force from now on."""
+    candidates = [Path(base) / tzid for base in zoneinfo.TZPATH]
+    try:
+        candidates.append(Path(str(resources.files("tzdata.zoneinfo").joinpath(*tzid.split("/")))))
+    except ModuleNotFoundError:
+        pass
+    for path in candidates:
+        if path.is_file():
+            data = path.read_bytes()
+            if data.startswith(b"TZif") and data[4:5] >= b"2" and data.endswith(b"\n"):
+                return data[data.rindex(b"\n", 0, len(data) - 1) + 1 : -1].decode("ascii")
+    return None
+
+
+def _hms(text: str) -> timedelta:
+    sign = -1 if text.startswith("-") else 1
+    parts = [int(p) for p in text.lstrip("+-").split(":")] + [0, 0]
+    return sign * timedelta(hours=parts[0], minutes=parts[1], seconds=parts[2])
+
+
+@dataclass(frozen=True)
+class _Onset:
+    month: int
+    week: int  # 1-4, or 5 for the last
+    weekday: int  # 0 = Sunday, as POSIX counts
+    at: timedelta  # local wall time, in the offset before the change
+
+    @classmethod
+    def parse(cls, text: str) -> _Onset:
+        rule, _, at = text.partition("/")
+        month, week, weekday = (int(x) for x in rule[1:].split("."))
+        return cls(month, week, weekday, _hms(at) if at else timedelta(hours=2))
+
+    def local(self, year: int) -> datetime:
+        first = date(year, self.month, 1)
+        shift = (self.weekday - (first.isoweekday() % 7)) % 7
+        day = first + timedelta(days=shift + 7 * (self.week - 1))
+        while day.month != self.month:  # week 5 means the last such weekday of the month
+            day -= timedelta(days=7)
+        return datetime(day.year, day.month, day.day) + self.at
+
+    def rrule(self) -> dict[str, object]:
+        return {"freq": "YEARLY", "bymonth": self.month,
+                "byday": f"{-1 if self.week == 5 else self.week}{_DAYS[self.weekday]}"}  # fmt: skip
+
+
+def _rule_holds(tz: ZoneInfo, year: int, onsets: list[tuple[_Onset, timedelta, timedelta]]) -> bool:
+    """Whether the zone's changes in `year` are exactly the rule's (so the RRULE may start then)."""
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    changes = _transitions(tz, start, datetime(year + 1, 1, 1, tzinfo=UTC))
+    if len(changes) != len(onsets):
+        return False
+    expected = sorted((onset.local(year) - before).replace(tzinfo=UTC) for onset, before, _after in onsets)
+    return [abs((c - e).total_seconds()) < 2 for c, e in zip(sorted(changes), expected, strict=True)] == [True] * len(
+        changes
+    ) and all(
+        _offsets(tz, (onset.local(year) - before).replace(tzinfo=UTC))[0] == after for onset, before, after in onsets
+    )
 
 
 @lru_cache(maxsize=64)
-def vtimezone(tzid: str, first: date, last: date) -> icalendar.Timezone:
-    """A VTIMEZONE whose observances cover first..last with a year's margin either side.
+def vtimezone(tzid: str) -> icalendar.Timezone:
+    """The zone's current rules as a VTIMEZONE with yearly RRULEs, the same for every event in the zone.
 
-    Each onset's DTSTART is the local time before the change (in TZOFFSETFROM), as RFC 5545 3.6.5 says.
+    Calendar clients cache time zones by TZID, so the component must not depend on the event. Each
+    observance starts in the first year since which the zone has followed its current rule, and its
+    DTSTART is the local time before the change (in TZOFFSETFROM), as RFC 5545 3.6.5 says.
     """
     tz = ZoneInfo(tzid)
-    window_start = datetime(first.year - 1, 1, 1, tzinfo=UTC)
-    window_end = datetime(last.year + 2, 1, 1, tzinfo=UTC)
     comp = icalendar.Timezone()
     comp.add("tzid", tzid)
-    changes = _transitions(tz, window_start, window_end)
-    if not changes:
-        offset, _dst, name = _offsets(tz, window_start)
+    rule = _posix_rule(tzid)
+    match = _POSIX.match(rule) if rule else None
+    if match is None:
+        raise ValueError(f"no usable rule for the time zone {tzid!r}")
+    std_name = match["std"].strip("<>")
+    std = -_hms(match["stdoff"])  # POSIX counts west of Greenwich as positive
+    if not match["dst"]:
+        offset = std
+        since = datetime(1970, 1, 1)
+        changes = _transitions(tz, datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=400))
+        if changes:
+            since = (changes[-1] + offset).replace(tzinfo=None)
         sub = icalendar.TimezoneStandard()
-        sub.add("dtstart", datetime(1970, 1, 1))
+        sub.add("dtstart", since)
         sub.add("tzoffsetfrom", offset)
         sub.add("tzoffsetto", offset)
-        sub.add("tzname", name)
+        sub.add("tzname", std_name)
         comp.add_component(sub)
         return comp
-    groups: dict[tuple[timedelta, timedelta, timedelta, str], list[datetime]] = {}
-    for instant in changes:
-        before = _offsets(tz, instant - timedelta(seconds=1))
-        after = _offsets(tz, instant)
-        onset_local = (instant + before[0]).replace(tzinfo=None)
-        groups.setdefault((before[0], after[0], after[1], after[2]), []).append(onset_local)
-    for (off_from, off_to, dst, name), onsets in groups.items():
+    dst = -_hms(match["dstoff"]) if match["dstoff"] else std + timedelta(hours=1)
+    begin, end = _Onset.parse(match["start"]), _Onset.parse(match["end"])
+    onsets = [(begin, std, dst), (end, dst, std)]
+    year = datetime.now(UTC).year
+    while year > 1970 and _rule_holds(tz, year - 1, onsets):
+        year -= 1
+    for onset, before, after, name, daylight in (
+        (begin, std, dst, match["dst"].strip("<>"), True),
+        (end, dst, std, std_name, False),
+    ):
         observance: icalendar.TimezoneDaylight | icalendar.TimezoneStandard = (
-            icalendar.TimezoneDaylight() if dst else icalendar.TimezoneStandard()
+            icalendar.TimezoneDaylight() if daylight else icalendar.TimezoneStandard()
         )
-        observance.add("dtstart", onsets[0])
-        for extra in onsets[1:]:
-            observance.add("rdate", extra)
-        observance.add("tzoffsetfrom", off_from)
-        observance.add("tzoffsetto", off_to)
+        observance.add("dtstart", onset.local(year))
+        observance.add("rrule", onset.rrule())
+        observance.add("tzoffsetfrom", before)
+        observance.add("tzoffsetto", after)
         observance.add("tzname", name)
         comp.add_component(observance)
     return comp
@@ -123,7 +201,7 @@ class Invite:
         cal.add("version", "2.0")
         cal.add("calscale", "GREGORIAN")
         cal.add("method", method)
-        cal.add_component(vtimezone(event.timezone, event.start.date(), event.end.date()))
+        cal.add_component(vtimezone(event.timezone))
         vevent = icalendar.Event()
         vevent.add("uid", event.uid)
         vevent.add("sequence", event.sequence)

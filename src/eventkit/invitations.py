@@ -86,7 +86,10 @@ def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee], chunk:
                 session.execute(insert(Person), new_rows)
                 created += len(new_rows)
             session.flush()
-            ids = dict(session.execute(select(Person.email, Person.id).where(Person.email.in_(emails))).tuples().all())
+            ids = {
+                email: pid
+                for email, pid in session.execute(select(Person.email, Person.id).where(Person.email.in_(emails)))
+            }
             rows = []
             for email in emails:
                 pid = ids[email]

@@ -92,7 +92,7 @@ class Settings:
         var_dir = Path(env.get("EVENTKIT_VAR_DIR", str(PROJECT_ROOT / "var")))
         database_url = env.get("EVENTKIT_DATABASE_URL") or f"sqlite:///{var_dir / 'eventkit.sqlite3'}"
         smtp_url = env.get("EVENTKIT_SMTP_URL") or None
-        language = env.get("EVENTKIT_LANGUAGE", "de")
+        language = env.get("EVENTKIT_LANGUAGE") or "de"
         if language not in ("de", "en"):
             raise SettingsError("EVENTKIT_LANGUAGE: must be de or en")
         return cls(
@@ -102,7 +102,7 @@ class Settings:
             base_url=(env.get("EVENTKIT_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
             secret_key=env.get("EVENTKIT_SECRET_KEY") or _local_secret(var_dir),
             admin_token=env.get("EVENTKIT_ADMIN_TOKEN") or None,
-            mail_from=env.get("EVENTKIT_MAIL_FROM", "noreply@eventkit.localhost"),
+            mail_from=env.get("EVENTKIT_MAIL_FROM") or "noreply@eventkit.localhost",
             language=language,
             template_dir=Path(env.get("EVENTKIT_TEMPLATE_DIR") or PROJECT_ROOT / "templates"),
             var_dir=var_dir,

@@ -86,6 +86,10 @@ class EventSpec:
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
     @property
+    def multi_day(self) -> bool:
+        return len(self.days) > 1
+
+    @property
     def town(self) -> str:
         return town_of(self.venue.address) if self.venue else ""
 

@@ -1,0 +1,57 @@
+"""`eventkit mailsink` as a user starts it: a real SMTP server that keeps each message as an .eml file."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+from eventkit.mailsink import free_port
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def test_mailsink_command_stores_what_it_receives(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eventkit.cli", "--lang", "en", "mailsink", "--port", str(port), "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port)
+        msg = EmailMessage()
+        msg["From"] = "noreply@events.example.org"
+        msg["To"] = "Дмитрий Иванов <dmitri@example.org>"
+        msg["Subject"] = "Grüße aus Gera"
+        msg.set_content("Hallo!")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.send_message(msg)
+        deadline = time.monotonic() + 10
+        while not list(tmp_path.glob("*.eml")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    files = list(tmp_path.glob("*.eml"))
+    assert len(files) == 1
+    stored = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert stored["Subject"] == "Grüße aus Gera"
+    assert stored["To"].addresses[0].display_name == "Дмитрий Иванов"
+    assert f"smtp://127.0.0.1:{port}" in out
+    assert "dmitri@example.org" in out
