@@ -99,3 +99,30 @@ def test_formats_override_only_what_differs() -> None:
     assert "Session" in barcamp.text and "Session" not in fach.text
     for group in ctx["event"].extra["working_groups"]:
         assert group in netz.text
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_shared_parts_never_carry_one_recipients_data_to_another(format_name: str, language: str) -> None:
+    # {% shared %} parts are rendered once per event and language; what they show must not depend on
+    # the person, or the second person would see the first one's name or link
+    from types import SimpleNamespace
+
+    from eventkit.mail import Recipient
+
+    renderer = Renderer(TEMPLATES)
+    people = [
+        Recipient("Дмитрий Иванов", "dmitri@example.org", "Abli e.V.", language),
+        Recipient("محمد الأحمد", "m@example.org", None, language),
+        Recipient("Ayşe Yılmaz", "ayse@example.org", "Ararat-Kultur-Greiz e.V.", language),
+    ]
+    for name in renderer.email_names(format_name):
+        shared: dict[str, object] = {}
+        for n, person in enumerate(people):
+            ctx = sample_context(TEMPLATES, format_name, language, BASE)
+            ctx["recipient"] = person
+            ctx["links"] = SimpleNamespace(register=f"{BASE}/e/x/register?t=token-{n}", event=f"{BASE}/e/x")
+            cached = renderer.email(format_name, name, language, ctx, shared=shared)
+            fresh = renderer.email(format_name, name, language, ctx)
+            assert cached == fresh
+        assert shared, "the invitation marks its per-event parts as shared"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from eventkit.calendar import Invite
 from eventkit.events import calendar_event, event_view, format_for, load_event, public_url
 from eventkit.invitees import Invitee
 from eventkit.mail import Recipient, compose
-from eventkit.outbox import DeliveryReport
+from eventkit.outbox import DeliveryReport, Outgoing
 from eventkit.render import Renderer
 from eventkit.settings import Settings
 from eventkit.store import Event, Invitation, OutboxMessage, Person, Store, utcnow
@@ -23,6 +24,7 @@ from eventkit.tokens import new_token, token_hash
 from eventkit.transport import Transport
 
 KIND = "invitation"
+CHUNK = 50  # messages held in memory at once while making or sending a batch
 REVISION = 0  # an invitation is sent once; changes to the event go out as updates (their own kind)
 
 
@@ -105,18 +107,19 @@ def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee], chunk:
     return ImportSummary(created, updated, invited, already)
 
 
+# an invitation and its email in the outbox, if made
+_ITS_EMAIL = and_(
+    OutboxMessage.event_id == Invitation.event_id,
+    OutboxMessage.person_id == Invitation.person_id,
+    OutboxMessage.kind == KIND,
+)
+
+
 def _work_query(event_id: int):  # type: ignore[no-untyped-def]
     """Invitations of the event whose email is not yet made, or made and not yet sent."""
     return (
         select(Invitation.id)
-        .outerjoin(
-            OutboxMessage,
-            and_(
-                OutboxMessage.event_id == Invitation.event_id,
-                OutboxMessage.person_id == Invitation.person_id,
-                OutboxMessage.kind == KIND,
-            ),
-        )
+        .outerjoin(OutboxMessage, _ITS_EMAIL)
         .where(
             Invitation.event_id == event_id,
             (OutboxMessage.id.is_(None)) | (OutboxMessage.status.in_(outbox.SENDABLE)),
@@ -141,14 +144,7 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
         rows = session.execute(
             select(Invitation, Person)
             .join(Person, Person.id == Invitation.person_id)
-            .outerjoin(
-                OutboxMessage,
-                and_(
-                    OutboxMessage.event_id == Invitation.event_id,
-                    OutboxMessage.person_id == Invitation.person_id,
-                    OutboxMessage.kind == KIND,
-                ),
-            )
+            .outerjoin(OutboxMessage, _ITS_EMAIL)
             .where(Invitation.event_id == event.id, Invitation.id.between(first, last), OutboxMessage.id.is_(None))
             .order_by(Invitation.id)
         ).all()
@@ -157,12 +153,15 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
         view = event_view(spec, fmt)
         invites: dict[str, Invite] = {}
         formats: dict[str, SimpleNamespace] = {}
+        shared: dict[str, dict[str, Any]] = {}
         now = datetime.now(UTC)
-        messages = []
-        hashes = []
+        messages: list[dict[str, Any]] = []
+        hashes: list[dict[str, Any]] = []
+        made = 0
         for invitation, person in rows:
             language = person.language
             if language not in invites:
+                shared[language] = {}
                 invites[language] = Invite(calendar_event(event, spec, settings, language), "REQUEST", dtstamp=now)
                 formats[language] = SimpleNamespace(
                     name=fmt.name, title=fmt.title.get(language), description=fmt.description.get(language)
@@ -192,11 +191,23 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
                     event_id=event.id,
                     person_id=person.id,
                     now=now,
+                    shared=shared[language],
                 )
             )
+            if len(messages) == CHUNK:
+                made += _store(session, hashes, messages)
+        made += _store(session, hashes, messages)
+        return made
+
+
+def _store(session: Session, hashes: list[dict[str, Any]], messages: list[dict[str, Any]]) -> int:
+    """Write a chunk of the batch (inside the batch's transaction) and let go of it."""
+    if hashes:
         session.execute(update(Invitation), hashes)
-        outbox.enqueue(session, messages)
-        return len(messages)
+    count = len(outbox.enqueue(session, messages))
+    hashes.clear()
+    messages.clear()
+    return count
 
 
 def _batch_outbox_ids(session: Session, event: Event, first: int, last: int) -> list[int]:
@@ -222,8 +233,16 @@ async def deliver_batch(store: Store, transport: Transport, slug: str, first: in
     """Send what the batch still has to send and record each recipient's outcome."""
     with store.session() as session:
         event, _ = load_event(session, slug)
-        messages = outbox.sendable(session, _batch_outbox_ids(session, event, first, last))
-    results = await transport.send(messages) if messages else []
+        ids = _batch_outbox_ids(session, event, first, last)
+
+    def stream() -> Iterator[Outgoing]:
+        # a chunk of messages in memory at a time, not the whole batch
+        for start in range(0, len(ids), CHUNK):
+            with store.session() as session:
+                chunk = outbox.sendable(session, ids[start : start + CHUNK])
+            yield from chunk
+
+    results = await transport.send(stream()) if ids else []
     with store.session() as session:
         outbox.record(session, results)
     counts = {"sent": 0, "retry": 0, "failed": 0}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +21,7 @@ RECONNECTS_PER_BATCH = 2
 
 
 class Transport(Protocol):
-    async def send(self, messages: Sequence[Outgoing]) -> list[DeliveryResult]: ...
+    async def send(self, messages: Iterable[Outgoing]) -> list[DeliveryResult]: ...
 
 
 class MailDirTransport:
@@ -29,7 +30,7 @@ class MailDirTransport:
     def __init__(self, directory: Path):
         self.directory = directory
 
-    async def send(self, messages: Sequence[Outgoing]) -> list[DeliveryResult]:
+    async def send(self, messages: Iterable[Outgoing]) -> list[DeliveryResult]:
         self.directory.mkdir(parents=True, exist_ok=True)
         results = []
         for msg in messages:
@@ -66,40 +67,45 @@ class SmtpTransport:
             timeout=c.timeout,
         )
 
-    async def send(self, messages: Sequence[Outgoing]) -> list[DeliveryResult]:
+    async def send(self, messages: Iterable[Outgoing]) -> list[DeliveryResult]:
+        """Send messages as they come (a generator may fetch them lazily) over one connection."""
         results: list[DeliveryResult] = []
-        queue = list(messages)
+        pending = iter(messages)
+        current: Outgoing | None = None
         reconnects = 0
-        while queue:
+        while True:
+            if current is None:
+                current = next(pending, None)
+                if current is None:
+                    return results
             client = self._client()
             try:
                 await client.connect()
             except (aiosmtplib.SMTPException, OSError) as exc:
                 detail = f"connection failed: {exc}"
-                if isinstance(exc, aiosmtplib.SMTPAuthenticationError | aiosmtplib.SMTPResponseException):
+                if isinstance(exc, aiosmtplib.SMTPResponseException):
                     detail = f"connection refused by the server: {_reply(exc)}"
-                results.extend(DeliveryResult(m.id, "retry", detail) for m in queue)
+                results.extend(DeliveryResult(m.id, "retry", detail) for m in itertools.chain([current], pending))
                 return results
             try:
-                while queue:
-                    msg = queue[0]
-                    results.append(await self._send_one(client, msg))
-                    queue.pop(0)
+                while current is not None:
+                    results.append(await self._send_one(client, current))
+                    current = next(pending, None)
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, ConnectionError) as exc:
                 # the message in flight may or may not have arrived; it is retried (at-least-once)
-                results.append(DeliveryResult(queue.pop(0).id, "retry", f"connection lost: {exc}"))
+                assert current is not None
+                results.append(DeliveryResult(current.id, "retry", f"connection lost: {exc}"))
+                current = None
                 reconnects += 1
                 if reconnects > RECONNECTS_PER_BATCH:
-                    results.extend(DeliveryResult(m.id, "retry", f"connection lost: {exc}") for m in queue)
+                    results.extend(DeliveryResult(m.id, "retry", f"connection lost: {exc}") for m in pending)
                     return results
-                continue
             finally:
                 if client.is_connected:
                     try:
                         await client.quit()
                     except (aiosmtplib.SMTPException, OSError):
                         client.close()
-        return results
 
     async def _send_one(self, client: aiosmtplib.SMTP, msg: Outgoing) -> DeliveryResult:
         options = ["SMTPUTF8"] if msg.smtputf8 else []
