@@ -126,3 +126,31 @@ def test_shared_parts_never_carry_one_recipients_data_to_another(format_name: st
             fresh = renderer.email(format_name, name, language, ctx)
             assert cached == fresh
         assert shared, "the invitation marks its per-event parts as shared"
+
+
+def test_a_new_format_is_one_new_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from eventkit.spec import parse_spec
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    folder = templates / "formats" / "beiratssitzung"
+    folder.mkdir()
+    (folder / "format.yaml").write_text(
+        "title: {de: Beiratssitzung, en: Advisory board meeting}\n"
+        "description: {de: Sitzung des Beirates des Bündnisses., en: Meeting of the alliance's advisory board.}\n"
+        "duration: 2h\n",
+        encoding="utf-8",
+    )
+    assert "beiratssitzung" in discover(templates)
+    spec = parse_spec(
+        "title: Beiratssitzung März\nformat: beiratssitzung\nstart: 2027-03-10T18:00\n"
+        "venue: {name: Koordinierungsbüro, address: 'Hauptstraße 1, 08056 Zwickau'}\n"
+        "organiser: {name: Bündnis für Demokratie und Toleranz, email: buero@example.org}\n",
+        templates,
+    )
+    assert spec.end - spec.start == timedelta(hours=2)
+    ctx = sample_context(templates, "beiratssitzung", "de", BASE)
+    out = Renderer(templates).email("beiratssitzung", "invitation", "de", ctx)
+    assert "Beiratssitzung" in out.text and "Sitzung des Beirates" in out.text  # _base templates serve it
