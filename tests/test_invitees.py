@@ -84,3 +84,10 @@ def test_all_problems_are_reported_at_once() -> None:
 def test_empty_and_header_only_files() -> None:
     assert "empty" in errors(b"")
     assert "no invitees" in errors(b"email,name,organisation,language\n")
+
+
+def test_over_long_name_and_organisation() -> None:
+    raw = f"email,name,organisation\na@example.org,{'N' * 10_000},{'O' * 400}\n".encode()
+    msg = errors(raw)
+    assert "gaeste.csv:2: name: is too long (10000 characters, at most 200)" in msg
+    assert "gaeste.csv:2: organisation: is too long (400 characters, at most 300)" in msg

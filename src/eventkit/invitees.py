@@ -121,6 +121,25 @@ def parse_invitees(raw: bytes, source: str = "<csv>") -> list[Invitee]:
     return invitees
 
 
+def _check_text(problems: Problems, field: str, value: str, max_len: int, number: int, *, required: bool) -> bool:
+    """A one-line text cell: present if required, no control characters, not too long."""
+    if required and not value.strip():
+        problems.add(field, N_("is empty"), line=number)
+    elif has_control(value):
+        problems.add(field, N_("contains a line break or control character"), line=number)
+    elif len(value) > max_len:
+        problems.add(
+            field,
+            N_("is too long (%(length)s characters, at most %(max)s)"),
+            line=number,
+            length=len(value),
+            max=max_len,
+        )
+    else:
+        return True
+    return False
+
+
 def _check_row(
     number: int,
     row: list[str],
@@ -159,34 +178,9 @@ def _check_row(
             )
             ok = False
     name = cell("name")
-    if not name.strip():
-        problems.add("name", N_("is empty"), line=number)
-        ok = False
-    elif has_control(name):
-        problems.add("name", N_("contains a line break or control character"), line=number)
-        ok = False
-    elif len(name) > MAX_NAME:
-        problems.add(
-            "name",
-            N_("is too long (%(length)s characters, at most %(max)s)"),
-            line=number,
-            length=len(name),
-            max=MAX_NAME,
-        )
-        ok = False
+    ok = _check_text(problems, "name", name, MAX_NAME, number, required=True) and ok
     organisation = cell("organisation")
-    if has_control(organisation):
-        problems.add("organisation", N_("contains a line break or control character"), line=number)
-        ok = False
-    elif len(organisation) > MAX_ORGANISATION:
-        problems.add(
-            "organisation",
-            N_("is too long (%(length)s characters, at most %(max)s)"),
-            line=number,
-            length=len(organisation),
-            max=MAX_ORGANISATION,
-        )
-        ok = False
+    ok = _check_text(problems, "organisation", organisation, MAX_ORGANISATION, number, required=False) and ok
     language = cell("language").strip().lower() or None
     if language and language not in LANGUAGES:
         problems.add("language", N_("must be one of %(choices)s or empty"), line=number, choices=", ".join(LANGUAGES))
