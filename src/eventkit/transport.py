@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import ssl
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -129,7 +128,3 @@ def transport_for(settings: Settings) -> Transport:
     if settings.smtp is not None:
         return SmtpTransport(settings.smtp)
     return MailDirTransport(settings.mail_dir)
-
-
-def send_sync(transport: Transport, messages: Sequence[Outgoing]) -> list[DeliveryResult]:
-    return asyncio.run(transport.send(messages))
