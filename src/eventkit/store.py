@@ -206,8 +206,13 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, write_lock: bool = False) -> Iterator[Session]:
+        """A transaction. write_lock=True on SQLite takes the write lock at its start (BEGIN IMMEDIATE),
+        so that a read-then-write (count the places, then register) cannot be overtaken between its
+        read and its write; on PostgreSQL such code locks its rows with SELECT ... FOR UPDATE."""
         with self._sessions() as session, session.begin():
+            if write_lock and self.engine.dialect.name == "sqlite":
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
     def dispose(self) -> None:
