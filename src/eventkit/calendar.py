@@ -109,11 +109,10 @@ def _rule_holds(tz: ZoneInfo, year: int, onsets: list[tuple[_Onset, timedelta, t
     changes = _transitions(tz, start, datetime(year + 1, 1, 1, tzinfo=UTC))
     if len(changes) != len(onsets):
         return False
-    expected = sorted((onset.local(year) - before).replace(tzinfo=UTC) for onset, before, _after in onsets)
-    return [abs((c - e).total_seconds()) < 2 for c, e in zip(sorted(changes), expected, strict=True)] == [True] * len(
-        changes
-    ) and all(
-        _offsets(tz, (onset.local(year) - before).replace(tzinfo=UTC))[0] == after for onset, before, after in onsets
+    instants = [((onset.local(year) - before).replace(tzinfo=UTC), after) for onset, before, after in onsets]
+    expected = sorted(instant for instant, _after in instants)
+    return all(abs((c - e).total_seconds()) < 2 for c, e in zip(sorted(changes), expected, strict=True)) and all(
+        _offsets(tz, instant)[0] == after for instant, after in instants
     )
 
 

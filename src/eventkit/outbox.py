@@ -56,17 +56,6 @@ class DeliveryReport:
         }
 
 
-def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
-    keys = list(keys)
-    found: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        found.update(
-            session.scalars(select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(chunk)))
-        )
-    return found
-
-
 def enqueue(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert rendered emails; the caller has dropped keys that exist (the unique key guards the rest)."""
     if not rows:
@@ -122,20 +111,6 @@ def record(session: Session, results: Iterable[DeliveryResult]) -> None:
             values["sent_at"] = now
         for start in range(0, len(ids), 500):
             session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids[start : start + 500])).values(values))
-
-
-def pending_ids(session: Session, *, event_id: int, kind: str) -> list[int]:
-    return list(
-        session.scalars(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.event_id == event_id,
-                OutboxMessage.kind == kind,
-                OutboxMessage.status.in_(SENDABLE),
-            )
-            .order_by(OutboxMessage.id)
-        )
-    )
 
 
 def report(session: Session, *, event_id: int, kind: str) -> DeliveryReport:
