@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: demo test lint typecheck bench-invitations services clean
+.PHONY: demo test lint typecheck bench-invitations services browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,17 @@ services:
 	@if [ -n "$(PG_VERSION)" ] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then \
 		pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start; fi
 
+## browser: install Debian's Chromium and its driver if missing (browser tests drive /usr/bin/chromium;
+## Playwright's own browser download cannot be used here)
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
+
 demo: $(STAMP)
 	$(BIN)/eventkit demo --out demo-output
 
-test: $(STAMP) services
+test: $(STAMP) services browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -19,8 +19,17 @@ def extracted() -> set[str]:
         ("**", "ignore"),
     ]
     options = {
-        "templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"},
-        "templates/**.txt": {"extensions": "jinja2.ext.i18n", "trimmed": "true"},
+        # the renderer's own tag ({% shared %}) must be known, or babel drops the template without a word
+        "templates/**.html": {
+            "extensions": "jinja2.ext.i18n,eventkit.render.SharedExtension",
+            "trimmed": "true",
+            "silent": "false",
+        },
+        "templates/**.txt": {
+            "extensions": "jinja2.ext.i18n,eventkit.render.SharedExtension",
+            "trimmed": "true",
+            "silent": "false",
+        },
     }
     ids: set[str] = set()
 

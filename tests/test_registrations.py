@@ -1,68 +1,264 @@
-"""Registration integrity: no overbooking under concurrency, on SQLite and PostgreSQL; the waiting list."""
+"""Registration integrity on SQLite and PostgreSQL: no overbooking under concurrency, the waiting list and
+its promotion, double opt-in and its expiry, personal links bound to purpose and registration; every change
+puts its email into the outbox in the same transaction."""
 
 from __future__ import annotations
 
+import email
+import secrets
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from eventkit import registrations
 from eventkit.events import EventNotFound, save_event
-from eventkit.registrations import RegistrationClosed, cancel, counts, register
-from eventkit.settings import Settings
+from eventkit.registration_form import RegistrationInput
+from eventkit.registrations import InvalidLink, RegistrationClosed, confirm, counts, submit
+from eventkit.runtime import Runtime
 from eventkit.spec import parse_spec
-from eventkit.store import Registration, Store
-from tests.conftest import TEMPLATES
+from eventkit.store import Invitation, OutboxMessage, Person, Registration
+from eventkit.tokens import token_hash
+from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
-
-
-def make_event(store: Store, settings: Settings, capacity: int) -> str:
-    spec = parse_spec(GOOD.replace("capacity: 40", f"capacity: {capacity}"), TEMPLATES)
-    save_event(store, settings, spec)
-    return spec.slug
-
 
 BEFORE_DEADLINE = datetime(2027, 11, 1, tzinfo=UTC)
 
 
-def test_500_concurrent_registrations_for_50_places(store: Store, settings: Settings) -> None:
-    slug = make_event(store, settings, capacity=50)
+@pytest.fixture
+def rt(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
+    runtime = Runtime.from_settings(make_settings(tmp_path, database_url))
+    yield runtime
+    runtime.store.dispose()
 
-    def one(i: int) -> str:
-        return register(store, slug, email=f"person{i}@example.org", name=f"Person {i}", now=BEFORE_DEADLINE).status
+
+def make_event(rt: Runtime, capacity: int) -> str:
+    spec = parse_spec(GOOD.replace("capacity: 40", f"capacity: {capacity}"), TEMPLATES)
+    save_event(rt.store, rt.settings, spec)
+    return spec.slug
+
+
+def person(i: int | str, name: str | None = None, **answers: object) -> RegistrationInput:
+    return RegistrationInput(name or f"Person {i}", f"person{i}@example.org", None, "de", dict(answers))
+
+
+def invite(rt: Runtime, slug: str, people: list[RegistrationInput]) -> dict[str, str]:
+    """Invitations as the invitation flow leaves them: a keyed hash of each personal token."""
+    tokens = {}
+    with rt.store.session() as s:
+        event_id = s.scalar(select(registrations.Event.id).where(registrations.Event.slug == slug))
+        for p in people:
+            row = Person(email=p.email, name=p.name, organisation=p.organisation, language="de")
+            s.add(row)
+            s.flush()
+            token = secrets.token_urlsafe(32)
+            s.add(
+                Invitation(
+                    event_id=event_id,
+                    person_id=row.id,
+                    token_hash=token_hash(rt.settings.secret_key, "register", token),
+                    status="invited",
+                )
+            )
+            tokens[p.email] = token
+    return tokens
+
+
+def emails(rt: Runtime, kind: str | None = None) -> list[Message]:
+    with rt.store.session() as s:
+        query = select(OutboxMessage.raw).order_by(OutboxMessage.id)
+        if kind:
+            query = query.where(OutboxMessage.kind == kind)
+        return [email.message_from_bytes(raw) for raw in s.scalars(query)]
+
+
+def calendar_of(msg: Message) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/calendar":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode().replace("\r\n ", "")  # unfolded (RFC 5545 3.1)
+    return ""
+
+
+def link(msg: Message, path: str) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            for word in payload.decode().split():
+                if path in word:
+                    return word.split("?t=", 1)[1].rstrip(".,)>")
+    raise AssertionError(f"no {path} link in the email")
+
+
+@pytest.mark.slow
+def test_500_concurrent_invited_registrations_for_50_places(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=50)
+    people = [person(i) for i in range(500)]
+    tokens = invite(rt, slug, people)
+
+    def one(p: RegistrationInput) -> str:
+        return submit(rt, slug, p, invitation_token=tokens[p.email], now=BEFORE_DEADLINE).status
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        statuses = list(pool.map(one, range(500)))
+        statuses = list(pool.map(one, people))
     assert statuses.count("registered") == 50
     assert statuses.count("waitlisted") == 450
-    assert counts(store, slug) == {"registered": 50, "waitlisted": 450}
+    assert counts(rt, slug) == {"registered": 50, "waitlisted": 450}
+    assert len(emails(rt, "registration-confirmed")) == 50
+    assert len(emails(rt, "registration-waitlisted")) == 450
 
 
-def test_registering_twice_returns_the_same_registration(store: Store, settings: Settings) -> None:
-    slug = make_event(store, settings, capacity=2)
-    first = register(store, slug, email="dmitri@example.org", name="Дмитрий Иванов", now=BEFORE_DEADLINE)
-    again = register(store, slug, email="dmitri@example.org", name="Дмитрий Иванов", now=BEFORE_DEADLINE)
-    assert again.registration_id == first.registration_id and not again.created and first.created
-    with store.session() as s:
+@pytest.mark.slow
+def test_500_concurrent_confirmations_for_50_places(rt: Runtime) -> None:
+    """The public way: the place is taken when the address is confirmed, and those race too."""
+    slug = make_event(rt, capacity=50)
+    for i in range(500):
+        submit(rt, slug, person(i), now=BEFORE_DEADLINE)
+    tokens = [link(m, "/confirm?t=") for m in emails(rt, "registration-optin")]
+    assert len(set(tokens)) == 500
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(lambda t: confirm(rt, slug, t, now=BEFORE_DEADLINE).status, tokens))
+    assert statuses.count("registered") == 50 and statuses.count("waitlisted") == 450
+    assert counts(rt, slug) == {"registered": 50, "waitlisted": 450}
+
+
+def test_an_invited_person_registering_twice_keeps_one_place(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=2)
+    dmitri = person("dmitri", "Дмитрий Иванов", dietary=["vegan"])
+    tokens = invite(rt, slug, [dmitri])
+    first = submit(rt, slug, dmitri, invitation_token=tokens[dmitri.email], now=BEFORE_DEADLINE)
+    again = submit(rt, slug, dmitri, invitation_token=tokens[dmitri.email], now=BEFORE_DEADLINE)
+    assert (first.status, first.created) == ("registered", True)
+    assert (again.registration_id, again.status, again.created) == (first.registration_id, "registered", False)
+    assert first.manage_token and again.manage_token is None
+    with rt.store.session() as s:
         assert s.scalar(select(func.count()).select_from(Registration)) == 1
+    confirmation = emails(rt, "registration-confirmed")
+    assert len(confirmation) == 1
+    ics = calendar_of(confirmation[0])
+    assert "METHOD:REQUEST" in ics and "PARTSTAT=ACCEPTED" in ics
+    assert "Дмитрий Иванов" in str(email.header.make_header(email.header.decode_header(confirmation[0]["To"])))
 
 
-def test_a_cancellation_promotes_the_first_person_waiting(store: Store, settings: Settings) -> None:
-    slug = make_event(store, settings, capacity=1)
-    ayse = register(store, slug, email="ayse@example.org", name="Ayşe Yılmaz", now=BEFORE_DEADLINE)
-    mohammed = register(store, slug, email="m@example.org", name="محمد الأحمد", now=BEFORE_DEADLINE)
-    olena = register(store, slug, email="olena@example.org", name="Olena Kovalenko", now=BEFORE_DEADLINE)
+def test_a_stranger_typing_someones_address_gets_no_place_and_learns_nothing(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=5)
+    ayse = person("ayse", "Ayşe Yılmaz")
+    tokens = invite(rt, slug, [ayse])
+    submit(rt, slug, ayse, invitation_token=tokens[ayse.email], now=BEFORE_DEADLINE)
+    # someone else uses her address on the public form, with another name
+    outcome = submit(rt, slug, person("ayse", "Mallory"), now=BEFORE_DEADLINE)
+    assert outcome.status == "pending" and not outcome.created and outcome.manage_token is None
+    with rt.store.session() as s:
+        assert s.scalars(select(Person.name).where(Person.email == ayse.email)).one() == "Ayşe Yılmaz"
+    # the owner of the address gets her personal link again; the stranger gets nothing
+    again = emails(rt, "registration-confirmed")
+    assert len(again) == 2 and all(m["To"].endswith("<personayse@example.org>") for m in again)
+    assert counts(rt, slug) == {"registered": 1}
+
+
+def test_double_opt_in_counts_only_once_confirmed_and_a_second_click_changes_nothing(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=1)
+    olena = person("olena", "Olena Kovalenko", support_needs=["sign_language"])
+    outcome = submit(rt, slug, olena, now=BEFORE_DEADLINE)
+    assert outcome.status == "pending"
+    assert counts(rt, slug) == {"pending": 1}
+    assert registrations.availability(rt, slug, BEFORE_DEADLINE)["places_left"] == 1
+    [optin] = emails(rt, "registration-optin")
+    assert calendar_of(optin) == ""  # no calendar entry before the place is confirmed
+    token = link(optin, "/confirm?t=")
+    with pytest.raises(InvalidLink):  # a confirm link is not a manage link, nor the other way round
+        registrations.cancel(rt, slug, token, now=BEFORE_DEADLINE)
+    done = confirm(rt, slug, token, now=BEFORE_DEADLINE)
+    assert (done.status, done.created) == ("registered", True)
+    assert confirm(rt, slug, token, now=BEFORE_DEADLINE).created is False
+    assert counts(rt, slug) == {"registered": 1}
+    assert len(emails(rt, "registration-confirmed")) == 1
+
+
+def test_an_unconfirmed_request_expires_and_never_held_a_place(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=1)
+    submit(rt, slug, person("late"), now=BEFORE_DEADLINE)
+    token = link(emails(rt, "registration-optin")[0], "/confirm?t=")
+    later = BEFORE_DEADLINE + registrations.OPTIN_VALID + timedelta(minutes=1)
+    assert registrations.expire_pending(rt, now=BEFORE_DEADLINE) == 0
+    assert registrations.expire_pending(rt, now=later) == 1
+    assert counts(rt, slug) == {"expired": 1}
+    assert confirm(rt, slug, token, now=later).status == "expired"
+    # and registering again starts a fresh request
+    assert submit(rt, slug, person("late"), now=later).status == "pending"
+
+
+def test_confirming_after_expiry_without_a_sweep_is_refused(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=3)
+    submit(rt, slug, person("x"), now=BEFORE_DEADLINE)
+    token = link(emails(rt, "registration-optin")[0], "/confirm?t=")
+    outcome = confirm(rt, slug, token, now=BEFORE_DEADLINE + timedelta(days=3))
+    assert outcome.status == "expired" and counts(rt, slug) == {"expired": 1}
+
+
+def test_a_cancellation_promotes_the_first_person_waiting_and_tells_everyone(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=1)
+    people = [person("ayse", "Ayşe Yılmaz"), person("m", "محمد الأحمد"), person("olena", "Olena Kovalenko")]
+    tokens = invite(rt, slug, people)
+    ayse, mohammed, olena = (submit(rt, slug, p, invitation_token=tokens[p.email], now=BEFORE_DEADLINE) for p in people)
     assert (ayse.status, mohammed.status, olena.status) == ("registered", "waitlisted", "waitlisted")
-    promoted = cancel(store, slug, ayse.registration_id)
-    assert promoted is not None and promoted.registration_id == mohammed.registration_id
-    assert counts(store, slug) == {"cancelled": 1, "registered": 1, "waitlisted": 1}
-    assert cancel(store, slug, olena.registration_id) is None  # a waiting place frees no place
+    assert (mohammed.position, olena.position) == (1, 2)
+    assert ayse.manage_token is not None
+    cancelled = registrations.cancel(rt, slug, ayse.manage_token, now=BEFORE_DEADLINE)
+    assert cancelled.promoted == mohammed.registration_id
+    assert counts(rt, slug) == {"cancelled": 1, "registered": 1, "waitlisted": 1}
+    [cancel_mail] = emails(rt, "registration-cancelled")
+    ics = calendar_of(cancel_mail)
+    assert "METHOD:CANCEL" in ics and "STATUS:CANCELLED" in ics
+    [promoted] = emails(rt, "registration-promoted")
+    assert "METHOD:REQUEST" in calendar_of(promoted)
+    assert promoted["To"].endswith("<personm@example.org>")
+    # the promoted person's link from the promotion email works, and shows the place
+    info = registrations.peek(rt, slug, "manage", link(promoted, "/manage?t="))
+    assert info["status"] == "registered" and info["name"] == "محمد الأحمد"
+    # a place on the waiting list frees no place
+    assert olena.manage_token is not None
+    assert registrations.cancel(rt, slug, olena.manage_token, now=BEFORE_DEADLINE).promoted is None
+    assert "METHOD:CANCEL" not in calendar_of(emails(rt, "registration-cancelled")[-1])
 
 
-def test_after_the_deadline_registration_is_closed(store: Store, settings: Settings) -> None:
-    slug = make_event(store, settings, capacity=10)
+def test_after_the_deadline_registration_is_closed(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=10)
     with pytest.raises(RegistrationClosed):
-        register(store, slug, email="late@example.org", name="Spät", now=datetime(2027, 11, 17, tzinfo=UTC))
+        submit(rt, slug, person("late"), now=datetime(2027, 11, 17, tzinfo=UTC))
     with pytest.raises(EventNotFound):
-        register(store, "no-such-event", email="a@example.org", name="A", now=BEFORE_DEADLINE)
+        submit(rt, "no-such-event", person("a"), now=BEFORE_DEADLINE)
+    assert counts(rt, slug) == {}
+    assert emails(rt) == []
+
+
+def test_links_are_bound_to_their_registration(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=10)
+    people = [person("a"), person("b")]
+    tokens = invite(rt, slug, people)
+    a, b = (submit(rt, slug, p, invitation_token=tokens[p.email], now=BEFORE_DEADLINE) for p in people)
+    assert a.manage_token and b.manage_token
+    # a's MAC with b's id, a truncated token, garbage: all refused
+    forged = f"{b.registration_id}.{a.manage_token.split('.', 1)[1]}"
+    for bad in (forged, a.manage_token[:-2], "1.abc", "", "x" * 500):
+        with pytest.raises(InvalidLink):
+            registrations.peek(rt, slug, "manage", bad)
+    assert registrations.peek(rt, slug, "manage", a.manage_token)["email"] == "persona@example.org"
+
+
+def test_check_in_only_for_people_with_a_place(rt: Runtime) -> None:
+    slug = make_event(rt, capacity=1)
+    people = [person("a"), person("b")]
+    tokens = invite(rt, slug, people)
+    a, b = (submit(rt, slug, p, invitation_token=tokens[p.email], now=BEFORE_DEADLINE) for p in people)
+    assert registrations.check_in(rt, slug, a.registration_id, True)
+    assert not registrations.check_in(rt, slug, b.registration_id, True)  # waiting list
+    _spec, rows = registrations.listing(rt, slug)
+    assert [(r.status, r.checked_in_at is not None) for r in rows] == [("registered", True), ("waitlisted", False)]

@@ -231,11 +231,18 @@ class Invite:
         self._head: bytes = head
         self._tail: bytes = tail
 
-    def for_attendee(self, name: str, email: str) -> bytes:
+    def without_attendee(self) -> bytes:
+        """The calendar for anyone (METHOD:PUBLISH on the public page): organiser only, no attendee."""
+        return self._head + self._tail
+
+    def for_attendee(self, name: str, email: str, partstat: str = "NEEDS-ACTION") -> bytes:
+        """The calendar with this recipient as ATTENDEE; partstat ACCEPTED once they have registered."""
+        if partstat not in ("NEEDS-ACTION", "ACCEPTED", "DECLINED"):
+            raise ValueError(f"unsupported PARTSTAT {partstat!r}")
         address = icalendar.vCalAddress(mailto(email))
         address.params["CN"] = _param_text(name)
         address.params["ROLE"] = "REQ-PARTICIPANT"
-        address.params["PARTSTAT"] = "NEEDS-ACTION"
+        address.params["PARTSTAT"] = partstat
         # registration happens on the web page: a calendar "accept" must not look like a registration
         address.params["RSVP"] = "FALSE"
         line: bytes = Contentline.from_parts("ATTENDEE", address.params, address, sorted=False).to_ical()

@@ -253,6 +253,43 @@ def mailsink(host: str, port: int, directory: Path) -> None:
         sink.stop()
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--proxy/--no-proxy",
+    default=False,
+    help="Trust X-Forwarded-For/-Proto from a reverse proxy on this machine (for client addresses and https).",
+)
+@user_errors
+def serve(host: str, port: int, proxy: bool) -> None:
+    """Run the web app: event pages, registration, personal pages, JSON API and organisers' pages."""
+    import uvicorn
+
+    from eventkit import runtime
+    from eventkit.web import create_app
+
+    rt = runtime.configure()
+    app = create_app(rt)
+    click.echo(
+        _(
+            "eventkit serves on http://%(host)s:%(port)s (links in emails use %(base)s; Ctrl-C to stop).",
+            host=host,
+            port=port,
+            base=rt.settings.base_url,
+        )
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=proxy,
+        forwarded_allow_ips="127.0.0.1" if proxy else None,
+        access_log=False,
+        log_level="warning",
+    )
+
+
 @main.group()
 def db() -> None:
     """The store's schema."""

@@ -50,6 +50,8 @@ class Field:
     required: bool = False
     options: tuple[tuple[str, Text], ...] = ()
     help: Text | None = None
+    # the options come from a list in the event spec (e.g. working_groups), not from format.yaml
+    options_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ def _parse_format(name: str, path: Path, data: dict[str, Any]) -> Format:
                 required=bool(raw.get("required", False)),
                 options=options,
                 help=_text(raw["help"], ("registration_fields", i, "help"), problems) if raw.get("help") else None,
+                options_from=str(raw["options_from"]) if raw.get("options_from") else None,
             )
         )
     spec_fields = {str(k): str(v) for k, v in (data.get("spec_fields") or {}).items()}

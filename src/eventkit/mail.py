@@ -41,6 +41,7 @@ def compose(
     person_id: int | None,
     now: datetime | None = None,
     shared: dict[str, Any] | None = None,
+    partstat: str = "NEEDS-ACTION",
 ) -> dict[str, Any]:
     """A ready outbox row for one email to one person, in that person's language.
 
@@ -50,8 +51,11 @@ def compose(
     msg_id = message_id(settings)
     calendar = None
     if invite is not None:
-        filename = translate(recipient.language, "invitation") + ".ics"
-        calendar = CalendarPart(invite.for_attendee(recipient.name, recipient.email), invite.method, filename)
+        if invite.method == "CANCEL":
+            filename = translate(recipient.language, "cancellation") + ".ics"
+        else:
+            filename = translate(recipient.language, "invitation") + ".ics"
+        calendar = CalendarPart(invite.for_attendee(recipient.name, recipient.email, partstat), invite.method, filename)
     sender_name, _ = organiser
     message = Message(
         sender=(sender_name, settings.mail_from),

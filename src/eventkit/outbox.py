@@ -126,7 +126,7 @@ def report(session: Session, *, event_id: int, kind: str) -> DeliveryReport:
     )
     rep.sent = counts["sent"]
     rep.failed = counts["failed"]
-    rep.waiting = counts["pending"] + counts["retry"]
+    rep.waiting = counts["pending"] + counts["retry"] + counts["sending"]
     rep.total = sum(counts.values())
     rep.retried = (
         session.scalar(

@@ -1,118 +1,424 @@
-"""Registrations: a place while there is one, the waiting list after that, promotion when a place frees."""
+"""Registrations: a place while there is one, the waiting list after that, promotion when a place frees.
+
+Every change is one transaction that also puts its email into the outbox, so that a registration never
+exists without its confirmation being on its way (and an email never without its registration). A person
+invited by a personal link has a place at once; anyone else confirms their address first (double opt-in)
+and counts only then. No more people are ever registered than the event has places: on PostgreSQL the
+event row is locked (SELECT ... FOR UPDATE), on SQLite the write lock is taken at the start.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from eventkit import notifications
 from eventkit.events import EventNotFound
+from eventkit.registration_form import RegistrationInput, form_fields
+from eventkit.runtime import Runtime
 from eventkit.spec import EventSpec
-from eventkit.store import Event, Person, Registration, Store, utcnow
+from eventkit.store import Event, Invitation, Person, Registration, utcnow
+from eventkit.tokens import new_nonce, signed_token, token_hash, token_subject, verify_signed
 
 ACTIVE = ("registered", "waitlisted")
+OPTIN_VALID = timedelta(hours=48)  # an unconfirmed public request lapses after this
 
 
 class RegistrationClosed(Exception):
     """The deadline has passed or the event was cancelled."""
 
 
+class InvalidLink(LookupError):
+    """A personal link that does not match any registration (mistyped, revoked, or for another purpose)."""
+
+
 @dataclass(frozen=True)
-class RegistrationResult:
+class Outcome:
     registration_id: int
     person_id: int
-    status: str  # registered or waitlisted
-    created: bool  # False: the person was registered already and gets that registration back
+    status: str  # pending, registered, waitlisted, cancelled, expired
+    created: bool  # False: nothing changed (already registered, or a repeated click)
+    position: int | None = None  # on the waiting list, counted from 1
+    manage_token: str | None = None  # for the page that shows the outcome; None when nothing changed
+    promoted: int | None = None  # the registration that got a freed place
 
 
 def _locked_event(session: Session, slug: str) -> Event:
-    # one registration of an event at a time: FOR UPDATE on PostgreSQL, the write lock on SQLite
+    # one registration change of an event at a time: FOR UPDATE on PostgreSQL, the write lock on SQLite
     event = session.scalar(select(Event).where(Event.slug == slug).with_for_update())
     if event is None:
         raise EventNotFound(slug)
     return event
 
 
-def _person_id(session: Session, email: str, name: str, organisation: str | None, language: str) -> int:
-    """The person with this address, made if new; their name and details are updated to what they gave."""
+def is_closed(event: Event, spec: EventSpec, now: datetime) -> bool:
+    if event.status == "cancelled" or now >= spec.end:
+        return True
+    return spec.registration_deadline is not None and now > spec.registration_deadline
+
+
+def _person(session: Session, email: str, name: str, organisation: str | None, language: str) -> Person:
+    """The person with this address, made if new (a person may register for two events at once)."""
+    now = utcnow()
     values = {"email": email, "name": name, "organisation": organisation, "language": language,
-              "created_at": utcnow(), "updated_at": utcnow()}  # fmt: skip
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # a person may register for two events at once: the insert must not fail on the other one's row
+              "created_at": now, "updated_at": now}  # fmt: skip
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(insert(Person).values(**values).on_conflict_do_nothing(index_elements=["email"]))
-    person = session.scalars(select(Person).where(Person.email == email)).one()
-    person.name, person.organisation, person.language = name, organisation, language
-    return person.id
+    return session.scalars(select(Person).where(Person.email == email)).one()
 
 
-def register(
-    store: Store,
+def _taken(session: Session, event_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(Registration.event_id == event_id, Registration.status == "registered")
+        )
+        or 0
+    )
+
+
+def waitlist_position(session: Session, registration: Registration) -> int | None:
+    if registration.status != "waitlisted":
+        return None
+    ahead = session.scalar(
+        select(func.count()).where(
+            Registration.event_id == registration.event_id,
+            Registration.status == "waitlisted",
+            (Registration.created_at < registration.created_at)
+            | ((Registration.created_at == registration.created_at) & (Registration.id < registration.id)),
+        )
+    )
+    return (ahead or 0) + 1
+
+
+def _allocate(session: Session, event: Event, spec: EventSpec, registration: Registration, now: datetime) -> None:
+    """Give a place if there is one, else a place on the waiting list (the event row is locked)."""
+    registration.status = (
+        "registered" if spec.capacity is None or _taken(session, event.id) < spec.capacity else "waitlisted"
+    )
+    registration.created_at = now  # the waiting list is ordered by the time a place was asked for
+    registration.confirmed_at = now
+    registration.expires_at = None
+    registration.revision += 1
+
+
+def manage_token(rt: Runtime, registration: Registration) -> str:
+    return signed_token(rt.settings.secret_key, "manage", registration.id, registration.token_nonce)
+
+
+def confirm_token(rt: Runtime, registration: Registration) -> str:
+    return signed_token(rt.settings.secret_key, "confirm", registration.id, registration.token_nonce)
+
+
+def _outcome(
+    session: Session, rt: Runtime, registration: Registration, created: bool, promoted: int | None = None
+) -> Outcome:
+    return Outcome(
+        registration.id,
+        registration.person_id,
+        registration.status,
+        created,
+        waitlist_position(session, registration),
+        manage_token(rt, registration) if created and registration.status != "pending" else None,
+        promoted,
+    )
+
+
+def invitation_person(session: Session, rt: Runtime, event_id: int, token: str | None) -> Person | None:
+    """The invited person a personal invitation link belongs to, or None for a wrong or missing token."""
+    if not token or len(token) > 100:
+        return None
+    digest = token_hash(rt.settings.secret_key, "register", token)
+    invitation = session.scalar(
+        select(Invitation).where(Invitation.token_hash == digest, Invitation.event_id == event_id)
+    )
+    return invitation.person if invitation is not None else None
+
+
+def submit(
+    rt: Runtime,
     slug: str,
+    data: RegistrationInput,
     *,
-    email: str,
-    name: str,
-    organisation: str | None = None,
-    language: str = "de",
-    answers: dict[str, Any] | None = None,
+    invitation_token: str | None = None,
     now: datetime | None = None,
-) -> RegistrationResult:
-    """Register a person (already validated) for an event: never more registered than its capacity."""
+) -> Outcome:
+    """Register a person (already validated): with a valid invitation link at once, else after opt-in.
+
+    A person with a place or on the waiting list gets that back unchanged; a repeated public request
+    renews the confirmation email.
+    """
     now = now or datetime.now(UTC)
-    with store.session(write_lock=True) as session:
+    with rt.store.session(write_lock=True) as session:
         event = _locked_event(session, slug)
         spec = EventSpec.from_data(event.spec)
-        if event.status == "cancelled" or (spec.registration_deadline and now > spec.registration_deadline):
+        if is_closed(event, spec, now):
             raise RegistrationClosed(slug)
-        person_id = _person_id(session, email, name, organisation, language)
-        existing = session.scalar(
-            select(Registration).where(Registration.event_id == event.id, Registration.person_id == person_id)
+        language = data.language or spec.language
+        invited = invitation_person(session, rt, event.id, invitation_token)
+        trusted = invited is not None and invited.email == data.email
+        person = _person(session, data.email, data.name, data.organisation, language)
+        registration = session.scalar(
+            select(Registration).where(Registration.event_id == event.id, Registration.person_id == person.id)
         )
-        if existing is not None and existing.status in ACTIVE:
-            return RegistrationResult(existing.id, person_id, existing.status, False)
-        taken = session.scalar(
-            select(func.count()).where(Registration.event_id == event.id, Registration.status == "registered")
-        )
-        status = "registered" if spec.capacity is None or (taken or 0) < spec.capacity else "waitlisted"
-        if existing is None:
-            existing = Registration(event_id=event.id, person_id=person_id, status=status, answers=answers or {})
-            session.add(existing)
-        else:  # registering again after cancelling
-            existing.status, existing.answers, existing.created_at = status, answers or {}, utcnow()
+        if registration is not None and registration.status in ACTIVE:
+            if trusted:
+                return _outcome(session, rt, registration, created=False)
+            # whoever typed this address may not be its owner: the owner gets their personal link again
+            # by email, and the page says no more than "look in your mailbox"
+            registration.revision += 1
+            session.flush()
+            notifications.enqueue(session, rt, event, spec, person, registration, now=now)
+            return Outcome(registration.id, person.id, "pending", False)
+        if registration is None:
+            registration = Registration(
+                event_id=event.id, person_id=person.id, status="pending", token_nonce=new_nonce(), revision=0
+            )
+            session.add(registration)
+        registration.answers = data.answers
+        registration.cancelled_at = None
+        registration.checked_in_at = None
+        details = {"name": data.name, "organisation": data.organisation, "language": language}
+        if trusted:
+            registration.source = "invited"
+            person.name, person.organisation, person.language = data.name, data.organisation, language
+            registration.pending = None
+            _allocate(session, event, spec, registration, now)
+            session.flush()
+            notifications.enqueue(session, rt, event, spec, person, registration, now=now)
+        else:
+            # nothing about an existing person changes before the address owner confirms
+            registration.source = "public"
+            registration.status = "pending"
+            registration.pending = details
+            registration.created_at = now
+            registration.expires_at = min(now + OPTIN_VALID, spec.registration_deadline or spec.end, spec.end)
+            registration.revision += 1
+            session.flush()
+            notifications.enqueue(
+                session, rt, event, spec, person, registration, now=now,
+                recipient_name=data.name, language=language,
+            )  # fmt: skip
+        return _outcome(session, rt, registration, created=True)
+
+
+def _by_token(session: Session, rt: Runtime, slug: str, purpose: str, token: str) -> tuple[Event, Registration]:
+    subject = token_subject(token or "")
+    registration = session.get(Registration, subject) if subject is not None else None
+    event = session.scalar(select(Event).where(Event.slug == slug))
+    if event is None:
+        raise EventNotFound(slug)
+    if (
+        registration is None
+        or registration.event_id != event.id
+        or not verify_signed(rt.settings.secret_key, purpose, token, registration.id, registration.token_nonce)
+    ):
+        raise InvalidLink(slug)
+    return event, registration
+
+
+def confirm(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) -> Outcome:
+    """The address owner confirms a public request: it gets a place or a place on the waiting list."""
+    now = now or datetime.now(UTC)
+    with rt.store.session(write_lock=True) as session:
+        event = _locked_event(session, slug)
+        _, registration = _by_token(session, rt, slug, "confirm", token)
+        spec = EventSpec.from_data(event.spec)
+        if registration.status != "pending":
+            return _outcome(session, rt, registration, created=False)  # a second click changes nothing
+        if registration.expires_at is not None and now >= registration.expires_at:
+            registration.status = "expired"
+            return _outcome(session, rt, registration, created=False)
+        if is_closed(event, spec, now):
+            raise RegistrationClosed(slug)
+        person = registration.person
+        details = registration.pending or {}
+        person.name = details.get("name") or person.name
+        person.organisation = details.get("organisation")
+        person.language = details.get("language") or person.language
+        registration.pending = None
+        _allocate(session, event, spec, registration, now)
         session.flush()
-        return RegistrationResult(existing.id, person_id, status, True)
+        notifications.enqueue(session, rt, event, spec, person, registration, now=now)
+        return _outcome(session, rt, registration, created=True)
 
 
-def cancel(store: Store, slug: str, registration_id: int) -> RegistrationResult | None:
-    """Cancel a registration; when that frees a place, the first person waiting gets it (returned)."""
-    with store.session(write_lock=True) as session:
+def peek(rt: Runtime, slug: str, purpose: str, token: str) -> dict[str, Any]:
+    """What a personal link shows (read only): the registration, its person and its place."""
+    with rt.store.session() as session:
+        event, registration = _by_token(session, rt, slug, purpose, token)
+        person = registration.person
+        details = registration.pending or {}
+        return {
+            "id": registration.id,
+            "status": registration.status,
+            "name": details.get("name") or person.name,
+            "email": person.email,
+            "organisation": details.get("organisation") if registration.pending else person.organisation,
+            "language": details.get("language") or person.language,
+            "answers": dict(registration.answers or {}),
+            "position": waitlist_position(session, registration),
+            "expires_at": registration.expires_at,
+            "checked_in": registration.checked_in_at is not None,
+        }
+
+
+def update(rt: Runtime, slug: str, token: str, data: RegistrationInput) -> Outcome:
+    """Change one's answers (and name or organisation); the email address stays what was confirmed."""
+    with rt.store.session(write_lock=True) as session:
+        _locked_event(session, slug)
+        _, registration = _by_token(session, rt, slug, "manage", token)
+        if registration.status not in ACTIVE:
+            raise InvalidLink(slug)
+        person = registration.person
+        person.name, person.organisation = data.name, data.organisation
+        if data.language:
+            person.language = data.language
+        registration.answers = data.answers
+        return _outcome(session, rt, registration, created=False)
+
+
+def cancel(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) -> Outcome:
+    """Cancel by personal link; a freed place goes to the first person waiting, who is told by email."""
+    now = now or datetime.now(UTC)
+    with rt.store.session(write_lock=True) as session:
+        event = _locked_event(session, slug)
+        _, registration = _by_token(session, rt, slug, "manage", token)
+        if registration.status not in ACTIVE:
+            return _outcome(session, rt, registration, created=False)
+        return _cancel(session, rt, event, registration, now)
+
+
+def _cancel(session: Session, rt: Runtime, event: Event, registration: Registration, now: datetime) -> Outcome:
+    spec = EventSpec.from_data(event.spec)
+    had_place = registration.status == "registered"
+    registration.status = "cancelled"
+    registration.cancelled_at = now
+    registration.revision += 1
+    session.flush()
+    notifications.enqueue(session, rt, event, spec, registration.person, registration, now=now, had_place=had_place)
+    promoted = _promote(session, rt, event, spec, now) if had_place else None
+    return Outcome(registration.id, registration.person_id, "cancelled", True, promoted=promoted)
+
+
+def _promote(session: Session, rt: Runtime, event: Event, spec: EventSpec, now: datetime) -> int | None:
+    if now >= spec.start or event.status == "cancelled":
+        return None  # a place freed once the event runs is not given away by email any more
+    if spec.capacity is not None and _taken(session, event.id) >= spec.capacity:
+        return None
+    first = session.scalars(
+        select(Registration)
+        .where(Registration.event_id == event.id, Registration.status == "waitlisted")
+        .order_by(Registration.created_at, Registration.id)
+        .limit(1)
+    ).first()
+    if first is None:
+        return None
+    first.status = "registered"
+    first.revision += 1
+    session.flush()
+    notifications.enqueue(session, rt, event, spec, first.person, first, now=now, promoted=True)
+    return first.id
+
+
+def cancel_by_organiser(rt: Runtime, slug: str, registration_id: int, *, now: datetime | None = None) -> Outcome:
+    now = now or datetime.now(UTC)
+    with rt.store.session(write_lock=True) as session:
         event = _locked_event(session, slug)
         registration = session.get(Registration, registration_id)
-        if registration is None or registration.event_id != event.id or registration.status not in ACTIVE:
-            return None
-        freed = registration.status == "registered"
-        registration.status = "cancelled"
-        if not freed:
-            return None
-        session.flush()
-        first = session.scalars(
-            select(Registration)
-            .where(Registration.event_id == event.id, Registration.status == "waitlisted")
+        if registration is None or registration.event_id != event.id:
+            raise InvalidLink(slug)
+        if registration.status not in ACTIVE:
+            return _outcome(session, rt, registration, created=False)
+        return _cancel(session, rt, event, registration, now)
+
+
+def expire_pending(rt: Runtime, *, now: datetime | None = None) -> int:
+    """Unconfirmed public requests past their time lapse (they never held a place); returns how many."""
+    now = now or datetime.now(UTC)
+    with rt.store.session(write_lock=True) as session:
+        rows = session.scalars(
+            select(Registration).where(Registration.status == "pending", Registration.expires_at <= now)
+        ).all()
+        for registration in rows:
+            registration.status = "expired"
+            registration.pending = None
+        return len(rows)
+
+
+def check_in(rt: Runtime, slug: str, registration_id: int, present: bool, *, now: datetime | None = None) -> bool:
+    """Mark (or unmark) attendance on the day; only people with a place can be checked in."""
+    with rt.store.session() as session:
+        event = session.scalar(select(Event).where(Event.slug == slug))
+        if event is None:
+            raise EventNotFound(slug)
+        registration = session.get(Registration, registration_id)
+        if registration is None or registration.event_id != event.id or registration.status != "registered":
+            return False
+        registration.checked_in_at = (now or datetime.now(UTC)) if present else None
+        return True
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    status: str
+    name: str
+    email: str
+    organisation: str | None
+    language: str
+    source: str
+    answers: dict[str, Any]
+    created_at: datetime
+    checked_in_at: datetime | None
+    position: int | None
+
+
+def listing(rt: Runtime, slug: str) -> tuple[EventSpec, list[Row]]:
+    """Every registration of an event for the organiser: places first, then the waiting list in order."""
+    order = {"registered": 0, "waitlisted": 1, "pending": 2, "cancelled": 3, "expired": 4}
+    with rt.store.session() as session:
+        event = session.scalar(select(Event).where(Event.slug == slug))
+        if event is None:
+            raise EventNotFound(slug)
+        spec = EventSpec.from_data(event.spec)
+        rows = session.execute(
+            select(Registration, Person)
+            .join(Person, Person.id == Registration.person_id)
+            .where(Registration.event_id == event.id)
             .order_by(Registration.created_at, Registration.id)
-            .limit(1)
-        ).first()
-        if first is None:
-            return None
-        first.status = "registered"
-        return RegistrationResult(first.id, first.person_id, "registered", False)
+        ).all()
+    out = []
+    position = 0
+    for registration, person in rows:
+        if registration.status == "waitlisted":
+            position += 1
+        details = registration.pending or {}
+        out.append(
+            Row(
+                registration.id,
+                registration.status,
+                details.get("name") or person.name,
+                person.email,
+                details.get("organisation") if registration.pending else person.organisation,
+                details.get("language") or person.language,
+                registration.source,
+                dict(registration.answers or {}),
+                registration.created_at,
+                registration.checked_in_at,
+                position if registration.status == "waitlisted" else None,
+            )
+        )
+    out.sort(key=lambda r: (order.get(r.status, 9), r.created_at, r.id))
+    return spec, out
 
 
-def counts(store: Store, slug: str) -> dict[str, int]:
-    with store.session() as session:
+def counts(rt: Runtime, slug: str) -> dict[str, int]:
+    with rt.store.session() as session:
         event = session.scalar(select(Event).where(Event.slug == slug))
         if event is None:
             raise EventNotFound(slug)
@@ -122,3 +428,27 @@ def counts(store: Store, slug: str) -> dict[str, int]:
             .group_by(Registration.status)
         ).all()
     return {status: n for status, n in rows}
+
+
+def availability(rt: Runtime, slug: str, now: datetime | None = None) -> dict[str, Any]:
+    """What the public may know: places left (None without a limit), waiting list, open or closed."""
+    now = now or datetime.now(UTC)
+    with rt.store.session() as session:
+        event = session.scalar(select(Event).where(Event.slug == slug))
+        if event is None:
+            raise EventNotFound(slug)
+        spec = EventSpec.from_data(event.spec)
+        taken = _taken(session, event.id)
+    return {
+        "capacity": spec.capacity,
+        "registered": taken,
+        "places_left": None if spec.capacity is None else max(spec.capacity - taken, 0),
+        "open": not is_closed(event, spec, now),
+        "registration_deadline": spec.registration_deadline,
+    }
+
+
+def event_fields(rt: Runtime, spec: EventSpec) -> list[Any]:
+    from eventkit.events import format_for
+
+    return form_fields(format_for(rt.settings, spec.format), spec)

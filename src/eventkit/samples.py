@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from eventkit.events import event_view
-from eventkit.formats import discover
+from eventkit.formats import Format, discover
 from eventkit.mail import Recipient
 from eventkit.spec import EventSpec, validate_spec
 from eventkit.validation import Problems
 
 SAMPLE_RECIPIENT = Recipient("Yasemin Şahin-Müller", "yasemin.sahin@example.org", "Interkultureller Verein e.V.")
+
+# Answers to the registration fields of _base and the three formats, as a person might give them:
+# a tuple names options of the field, a dict is a text in each language, a str is the same in both
+# (the working groups are the organiser's own words).
+SAMPLE_ANSWERS: dict[str, tuple[str, ...] | dict[str, str] | str] = {
+    "support_needs": ("sign_language", "step_free"),
+    "interpreting_language": {"de": "Arabisch", "en": "Arabic"},
+    "support_other": {
+        "de": "Ich komme mit meiner Assistenz, Дмитрий Иванов.",
+        "en": "I am coming with my personal assistant, Дмитрий Иванов.",
+    },
+    "dietary": ("vegetarian", "halal"),
+    "photo_consent": {"de": "ja", "en": "yes"},
+    "represented": "Interkultureller Verein e.V., Bündnis „Gifhorn ist bunt“",
+    "session_title": {"de": "Mehrsprachige Elternarbeit", "en": "Working with parents in several languages"},
+    "working_group_first": "Bildung",
+    "working_group_second": "Arbeit",
+    "presentation": {"de": "ja", "en": "yes"},
+}
 
 
 def sample_spec(template_dir: Path, format_name: str) -> EventSpec:
@@ -45,10 +64,28 @@ def sample_spec(template_dir: Path, format_name: str) -> EventSpec:
     return validate_spec(data, template_dir, Problems("<sample>"))
 
 
+def sample_answers(fmt: Format, language: str) -> list[tuple[str, str]]:
+    """A filled-in registration as the confirmation emails list it: (question, answer) in `language`."""
+    summary = []
+    for field in fmt.registration_fields:
+        answer = SAMPLE_ANSWERS.get(field.name)
+        if isinstance(answer, tuple):
+            options = dict(field.options)
+            value = ", ".join(options[o].get(language) for o in answer if o in options)
+        elif isinstance(answer, dict):
+            value = answer.get(language, answer["de"])
+        else:
+            value = answer or ""
+        if value:
+            summary.append((field.label.get(language), value))
+    return summary
+
+
 def sample_context(template_dir: Path, format_name: str, language: str, base_url: str) -> dict[str, Any]:
     fmt = discover(template_dir)[format_name]
     spec = sample_spec(template_dir, format_name)
     recipient = Recipient(SAMPLE_RECIPIENT.name, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.organisation, language)
+    now = datetime.now(spec.start.tzinfo).replace(minute=0, second=0, microsecond=0)
     return {
         "event": event_view(spec, fmt),
         "format": SimpleNamespace(
@@ -58,5 +95,11 @@ def sample_context(template_dir: Path, format_name: str, language: str, base_url
         "links": SimpleNamespace(
             register=f"{base_url}/e/{spec.slug}/register?t=SAMPLE-TOKEN",
             event=f"{base_url}/e/{spec.slug}",
+            manage=f"{base_url}/e/{spec.slug}/manage?t=SAMPLE-MANAGE-TOKEN",
+            confirm=f"{base_url}/e/{spec.slug}/confirm?t=SAMPLE-CONFIRM-TOKEN",
+            ics=f"{base_url}/e/{spec.slug}/event.ics",
         ),
+        # one registration serves every registration email; only the waiting-list email shows position
+        "registration": SimpleNamespace(status="registered", answers_summary=sample_answers(fmt, language), position=3, calendar_attached=True),
+        "optin_expires": now + timedelta(days=2),
     }

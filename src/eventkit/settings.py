@@ -77,6 +77,11 @@ class Settings:
     var_dir: Path = PROJECT_ROOT / "var"
     smtp_concurrency: int = 4
     batch_size: int = 250
+    # how the web app gets its emails delivered: inline (in the app's process, the embedded default) or
+    # prefect (it emits a Prefect event; a deployment trigger runs the deliver-outbox flow)
+    delivery: str = "inline"
+    # registrations (and other form posts) per client address: (requests, seconds); None: no limit
+    rate_limit: tuple[int, int] | None = (10, 60)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
@@ -108,6 +113,8 @@ class Settings:
             var_dir=var_dir,
             smtp_concurrency=_positive_int(env, "EVENTKIT_SMTP_CONCURRENCY", 4),
             batch_size=_positive_int(env, "EVENTKIT_BATCH_SIZE", 250),
+            delivery=_choice(env, "EVENTKIT_DELIVERY", ("inline", "prefect"), "inline"),
+            rate_limit=_rate_limit(env.get("EVENTKIT_RATE_LIMIT") or "10/minute"),
         )
 
 
@@ -122,6 +129,27 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name}: must be at least 1")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name}: must be one of {', '.join(choices)}")
+    return value
+
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600}
+
+
+def _rate_limit(raw: str) -> tuple[int, int] | None:
+    """'10/minute', '100/hour', '5/second' or 'off'."""
+    value = raw.strip().lower()
+    if value in ("off", "none", "0"):
+        return None
+    count, _, period = value.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or period.strip() not in _PERIODS:
+        raise SettingsError("EVENTKIT_RATE_LIMIT: must look like 10/minute, 100/hour or off")
+    return int(count), _PERIODS[period.strip()]
 
 
 def _local_secret(var_dir: Path) -> str:

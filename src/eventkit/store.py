@@ -109,15 +109,34 @@ class Invitation(Base):
 
 class Registration(Base):
     __tablename__ = "registrations"
-    __table_args__ = (UniqueConstraint("event_id", "person_id", name="uq_registration_event_person"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # registered, waitlisted, cancelled
+    __table_args__ = (
+        UniqueConstraint("event_id", "person_id", name="uq_registration_event_person"),
+        # places taken and the order of the waiting list are read by (event, status, created_at)
+        Index("ix_registrations_event_status_created", "event_id", "status", "created_at"),
+    )
+    # pending (double opt-in not yet confirmed), registered, waitlisted, cancelled, expired
+    status: Mapped[str] = mapped_column(String(20))
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # invited (came with a valid personal invitation link) or public (double opt-in)
+    source: Mapped[str] = mapped_column(String(10), default="public")
+    # personal links are HMACs over (purpose, registration id, this nonce): re-sendable, revoked by a new nonce
+    token_nonce: Mapped[str] = mapped_column(String(64))
+    # name, organisation and language as given in a public request, applied to the person once confirmed
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    expires_at: Mapped[datetime | None]  # an unconfirmed request lapses then
+    # rises with every change that sends an email: part of that email's idempotency key
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    checked_in_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    person: Mapped[Person] = relationship()
 
 
 class OutboxMessage(Base):
@@ -140,7 +159,8 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     smtputf8: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, retry, failed
+    # pending, sending (claimed by a delivery run), sent, retry, failed
+    status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,134 @@
+"""Delivery of what waits in the outbox (registration emails, and whatever a sweep finds left over).
+
+Rows are claimed before they are sent (status `sending`), so that two deliveries running at once (the web
+app's and a Prefect flow run, or two workers) never send the same email twice. A claim that is older
+than CLAIM_LEASE belongs to a delivery that died; it is taken over. Invitations are left to their own
+flow (which sends them in planned batches) unless `kinds` asks for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from eventkit import outbox
+from eventkit.outbox import Outgoing
+from eventkit.store import Event, OutboxMessage, Store
+from eventkit.transport import Transport
+
+CLAIM_LEASE = timedelta(minutes=10)
+CLAIM_SIZE = 50
+
+
+@dataclass
+class Delivered:
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"sent": self.sent, "retry": self.retry, "failed": self.failed}
+
+
+def _due(started: datetime, now: datetime):  # type: ignore[no-untyped-def]
+    return (
+        (OutboxMessage.status == "pending")
+        # a deferred email is tried again by the next delivery, not in a loop by this one
+        | ((OutboxMessage.status == "retry") & (OutboxMessage.updated_at < started))
+        | ((OutboxMessage.status == "sending") & (OutboxMessage.updated_at < now - CLAIM_LEASE))
+    )
+
+
+def claim(
+    store: Store,
+    *,
+    slug: str | None = None,
+    kinds: Sequence[str] | None = None,
+    started: datetime,
+    limit: int = CLAIM_SIZE,
+) -> list[Outgoing]:
+    """Take up to `limit` due rows for this delivery (oldest first) and return what to send."""
+    now = datetime.now(UTC)
+    with store.session(write_lock=True) as session:
+        query = select(OutboxMessage.id).where(_due(started, now))
+        if kinds is not None:
+            query = query.where(OutboxMessage.kind.in_(kinds))
+        else:
+            query = query.where(OutboxMessage.kind != "invitation")
+        if slug is not None:
+            query = query.join(Event, Event.id == OutboxMessage.event_id).where(Event.slug == slug)
+        query = query.order_by(OutboxMessage.id).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+        ids = list(session.scalars(query))
+        if not ids:
+            return []
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(status="sending", updated_at=now))
+        rows = session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.sender,
+                OutboxMessage.recipient,
+                OutboxMessage.raw,
+                OutboxMessage.smtputf8,
+                OutboxMessage.kind,
+                Event.slug,
+            )
+            .outerjoin(Event, Event.id == OutboxMessage.event_id)
+            .where(OutboxMessage.id.in_(ids))
+            .order_by(OutboxMessage.id)
+        )
+        return [
+            Outgoing(r.id, r.sender, r.recipient, r.raw, r.smtputf8, f"{r.slug or 'eventkit'}-{r.kind}-{r.id:07d}")
+            for r in rows
+        ]
+
+
+async def deliver_pending(
+    store: Store,
+    transport: Transport,
+    *,
+    slug: str | None = None,
+    kinds: Sequence[str] | None = None,
+    max_messages: int | None = None,
+) -> Delivered:
+    """Send every due email (of one event, or all); each recipient's outcome is recorded as it comes."""
+    started = datetime.now(UTC)
+    done = Delivered()
+    while max_messages is None or done.sent + done.retry + done.failed < max_messages:
+        batch = claim(store, slug=slug, kinds=kinds, started=started)
+        if not batch:
+            break
+        results = await transport.send(batch)
+        with store.session() as session:
+            outbox.record(session, results)
+            # a row the transport did not report on (it stopped early) goes back to the queue
+            reported = {r.id for r in results}
+            missing = [m.id for m in batch if m.id not in reported]
+            if missing:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(missing), OutboxMessage.status == "sending")
+                    .values(status="pending")
+                )
+        for r in results:
+            setattr(done, r.status, getattr(done, r.status) + 1)
+        if any(r.status == "retry" for r in results) and not any(r.status == "sent" for r in results):
+            break  # the relay defers everything right now: the next sweep tries again
+    return done
+
+
+def waiting(store: Store, *, slug: str | None = None) -> int:
+    """Emails (other than invitations) still to be sent."""
+    with store.session() as session:
+        query = (
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status.in_(("pending", "retry", "sending")), OutboxMessage.kind != "invitation")
+        )
+        if slug is not None:
+            query = query.join(Event, Event.id == OutboxMessage.event_id).where(Event.slug == slug)
+        return session.scalar(query) or 0
