@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from eventkit import registrations
+from eventkit import notifications, registrations
 from eventkit.events import EventNotFound, save_event
 from eventkit.registration_form import RegistrationInput
 from eventkit.registrations import InvalidLink, RegistrationClosed, confirm, counts, submit
@@ -69,6 +69,9 @@ def invite(rt: Runtime, slug: str, people: list[RegistrationInput]) -> dict[str,
 
 
 def emails(rt: Runtime, kind: str | None = None) -> list[Message]:
+    """The emails in the outbox, rendered as the delivery renders them before sending."""
+    with rt.store.session() as s:
+        notifications.render_pending(rt, list(s.scalars(select(OutboxMessage.id))))
     with rt.store.session() as s:
         query = select(OutboxMessage.raw).order_by(OutboxMessage.id)
         if kind:

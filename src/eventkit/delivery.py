@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from eventkit import outbox
+from eventkit import notifications, outbox, runtime
 from eventkit.outbox import Outgoing
+from eventkit.runtime import Runtime
 from eventkit.store import Event, OutboxMessage, Store
 from eventkit.transport import Transport
 
@@ -45,6 +46,7 @@ def _due(started: datetime, now: datetime):  # type: ignore[no-untyped-def]
 def claim(
     store: Store,
     *,
+    rt: Runtime | None = None,
     slug: str | None = None,
     kinds: Sequence[str] | None = None,
     started: datetime,
@@ -67,6 +69,9 @@ def claim(
         if not ids:
             return []
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(status="sending", updated_at=now))
+    # rendered now, outside the claim's lock: registration emails are stored unrendered (see notifications)
+    notifications.render_pending(rt or runtime.get(), ids)
+    with store.session() as session:
         rows = session.execute(
             select(
                 OutboxMessage.id,
@@ -78,13 +83,17 @@ def claim(
                 Event.slug,
             )
             .outerjoin(Event, Event.id == OutboxMessage.event_id)
-            .where(OutboxMessage.id.in_(ids))
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending", OutboxMessage.raw.is_not(None))
             .order_by(OutboxMessage.id)
         )
         return [
-            Outgoing(r.id, r.sender, r.recipient, r.raw, r.smtputf8, f"{r.slug or 'eventkit'}-{r.kind}-{r.id:07d}")
+            Outgoing(r.id, r.sender, r.recipient, r.raw or b"", r.smtputf8, _file_name(r.slug, r.kind, r.id))
             for r in rows
         ]
+
+
+def _file_name(slug: str | None, kind: str, outbox_id: int) -> str:
+    return f"{slug or 'eventkit'}-{kind}-{outbox_id:07d}"
 
 
 async def deliver_pending(
@@ -94,12 +103,13 @@ async def deliver_pending(
     slug: str | None = None,
     kinds: Sequence[str] | None = None,
     max_messages: int | None = None,
+    rt: Runtime | None = None,
 ) -> Delivered:
     """Send every due email (of one event, or all); each recipient's outcome is recorded as it comes."""
     started = datetime.now(UTC)
     done = Delivered()
     while max_messages is None or done.sent + done.retry + done.failed < max_messages:
-        batch = claim(store, slug=slug, kinds=kinds, started=started)
+        batch = claim(store, rt=rt, slug=slug, kinds=kinds, started=started)
         if not batch:
             break
         results = await transport.send(batch)

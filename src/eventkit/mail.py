@@ -42,13 +42,14 @@ def compose(
     now: datetime | None = None,
     shared: dict[str, Any] | None = None,
     partstat: str = "NEEDS-ACTION",
+    msg_id: str | None = None,
 ) -> dict[str, Any]:
     """A ready outbox row for one email to one person, in that person's language.
 
     `shared` is the render cache for the parts that are the same for everyone (one per event and language).
     """
     rendered = renderer.email(format_name, template, recipient.language, context, shared=shared)
-    msg_id = message_id(settings)
+    msg_id = msg_id or message_id(settings)
     calendar = None
     if invite is not None:
         if invite.method == "CANCEL":

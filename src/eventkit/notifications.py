@@ -6,7 +6,7 @@ They are made inside the transaction that changes the registration, so that both
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
+from datetime import UTC, datetime
 from threading import Lock
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from eventkit import outbox
 from eventkit.calendar import Invite
 from eventkit.events import calendar_event, event_view, format_for, public_url
-from eventkit.mail import Recipient, compose
+from eventkit.mail import Recipient, compose, message_id
+from eventkit.mime import ascii_address
 from eventkit.registration_form import answers_summary, form_fields
 from eventkit.runtime import Runtime
 from eventkit.spec import EventSpec
@@ -82,7 +83,6 @@ def enqueue(
     session: Session,
     rt: Runtime,
     event: Event,
-    spec: EventSpec,
     person: Person,
     registration: Registration,
     *,
@@ -91,18 +91,83 @@ def enqueue(
     language: str | None = None,
     had_place: bool = False,
     promoted: bool = False,
-) -> int | None:
-    """The email that tells a person about the registration's current state; None when it exists already."""
+) -> int:
+    """Write the email that tells a person about the registration's new state, as an outbox row.
+
+    Only what identifies it is written here, inside the registration's short transaction; the delivery
+    that sends it renders it first (render_pending). Its Message-ID is fixed now.
+    """
     kind = kind_for(registration, promoted=promoted)
     key = f"{event.id}:{person.id}:{kind}:{registration.id}:{registration.revision}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
-        return None
-    language = language or person.language or spec.language
+    params = {
+        "status": registration.status,
+        "had_place": had_place,
+        "name": recipient_name,
+        "language": language,
+        "expires_at": registration.expires_at.isoformat() if registration.expires_at else None,
+    }
+    row = {
+        "idempotency_key": key,
+        "event_id": event.id,
+        "person_id": person.id,
+        "registration_id": registration.id,
+        "kind": kind,
+        "sender": ascii_address(rt.settings.mail_from)[0],
+        "recipient": ascii_address(person.email)[0],
+        "message_id": message_id(rt.settings),
+        "subject": "",
+        "raw": None,
+        "params": params,
+        "smtputf8": False,
+    }
+    return outbox.enqueue(session, [row])[0]
+
+
+def render_pending(rt: Runtime, ids: list[int]) -> None:
+    """Render the rows among ids that are not rendered yet (a claimed delivery batch)."""
+    if not ids:
+        return
+    now = datetime.now(UTC)
+    with rt.store.session() as session:
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.raw.is_(None))
+        ).all()
+        specs: dict[int, tuple[Event, EventSpec]] = {}
+        for row in rows:
+            registration = session.get(Registration, row.registration_id) if row.registration_id else None
+            person = session.get(Person, row.person_id) if row.person_id else None
+            if registration is None or person is None or row.event_id is None:
+                row.status, row.last_error = "failed", "the registration of this email no longer exists"
+                continue
+            if row.event_id not in specs:
+                event = session.get(Event, row.event_id)
+                assert event is not None
+                specs[row.event_id] = (event, EventSpec.from_data(event.spec))
+            event, spec = specs[row.event_id]
+            built = _build(session, rt, event, spec, person, registration, row, now)
+            row.raw, row.subject, row.smtputf8 = built["raw"], built["subject"], built["smtputf8"]
+
+
+def _build(
+    session: Session,
+    rt: Runtime,
+    event: Event,
+    spec: EventSpec,
+    person: Person,
+    registration: Registration,
+    row: OutboxMessage,
+    now: datetime,
+) -> dict[str, Any]:
+    params = row.params or {}
+    kind = row.kind
+    language = params.get("language") or person.language or spec.language
     fmt = format_for(rt.settings, spec.format)
-    recipient = Recipient(recipient_name or person.name, person.email, person.organisation, language)
+    recipient = Recipient(params.get("name") or person.name, person.email, person.organisation, language)
+    status = params.get("status") or registration.status
+    own = links(rt, spec.slug, registration)
+    expires = params.get("expires_at")
     from eventkit.registrations import waitlist_position  # the service module imports this one
 
-    own = links(rt, spec.slug, registration)
     context = {
         "event": event_view(spec, fmt),
         "format": SimpleNamespace(
@@ -117,20 +182,22 @@ def enqueue(
             confirm=own.confirm if kind == "registration-optin" else None,
         ),
         "registration": SimpleNamespace(
-            status=registration.status,
-            answers_summary=answers_summary(form_fields(fmt, spec), registration.answers or {}, language),
-            position=waitlist_position(session, registration),
-            calendar_attached=kind == "registration-cancelled" and had_place,
+            status=status,
+            answers_summary=answers_summary(form_fields(fmt, spec), registration.answers or {}, language)
+            if kind != "registration-optin"
+            else [],
+            position=waitlist_position(session, registration) if kind == "registration-waitlisted" else None,
+            calendar_attached=kind == "registration-cancelled" and bool(params.get("had_place")),
         ),
-        "optin_expires": registration.expires_at.astimezone(spec.start.tzinfo) if registration.expires_at else None,
+        "optin_expires": datetime.fromisoformat(expires).astimezone(spec.start.tzinfo) if expires else None,
     }
     invite = None
     partstat = "NEEDS-ACTION"
     if kind in ("registration-confirmed", "registration-promoted"):
         invite, partstat = _invite(event, spec, rt, "REQUEST", language, now), "ACCEPTED"
-    elif kind == "registration-cancelled" and had_place:
+    elif kind == "registration-cancelled" and params.get("had_place"):
         invite, partstat = _invite(event, spec, rt, "CANCEL", language, now), "DECLINED"
-    row = compose(
+    return compose(
         settings=rt.settings,
         renderer=rt.renderer,
         format_name=fmt.name,
@@ -139,10 +206,10 @@ def enqueue(
         context=context,
         organiser=(spec.organiser.name, spec.organiser.email),
         invite=invite,
-        idempotency_key=key,
+        idempotency_key=row.idempotency_key,
         event_id=event.id,
         person_id=person.id,
         now=now,
         partstat=partstat,
+        msg_id=row.message_id,
     )
-    return outbox.enqueue(session, [row])[0]

@@ -245,9 +245,9 @@ def answers_summary(fields: list[FormField], answers: Mapping[str, Any], languag
         value = answers.get(f.name)
         if value in (None, "", [], False):
             continue
-        labels = {v: t.get(language) for v, t in f.options}
+        labels: dict[str, str] = {v: t.get(language) for v, t in f.options}
         if isinstance(value, list):
-            text = ", ".join(labels.get(v, v) for v in value)
+            text = ", ".join(labels.get(str(v), str(v)) for v in value)
         elif value is True:
             text = yes
         else:

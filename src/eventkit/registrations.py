@@ -68,8 +68,13 @@ def _person(session: Session, email: str, name: str, organisation: str | None, l
     values = {"email": email, "name": name, "organisation": organisation, "language": language,
               "created_at": now, "updated_at": now}  # fmt: skip
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(Person).values(**values).on_conflict_do_nothing(index_elements=["email"]))
-    return session.scalars(select(Person).where(Person.email == email)).one()
+    # one statement whether new or known: the no-op update makes RETURNING give the existing row's id
+    statement = insert(Person).values(**values)
+    statement = statement.on_conflict_do_update(index_elements=["email"], set_={"email": statement.excluded.email})
+    person_id = session.scalar(statement.returning(Person.id))
+    person = session.get(Person, person_id)
+    assert person is not None
+    return person
 
 
 def _taken(session: Session, event_id: int) -> int:
@@ -172,7 +177,7 @@ def submit(
             # by email, and the page says no more than "look in your mailbox"
             registration.revision += 1
             session.flush()
-            notifications.enqueue(session, rt, event, spec, person, registration, now=now)
+            notifications.enqueue(session, rt, event, person, registration, now=now)
             return Outcome(registration.id, person.id, "pending", False)
         if registration is None:
             registration = Registration(
@@ -189,7 +194,7 @@ def submit(
             registration.pending = None
             _allocate(session, event, spec, registration, now)
             session.flush()
-            notifications.enqueue(session, rt, event, spec, person, registration, now=now)
+            notifications.enqueue(session, rt, event, person, registration, now=now)
         else:
             # nothing about an existing person changes before the address owner confirms
             registration.source = "public"
@@ -200,7 +205,7 @@ def submit(
             registration.revision += 1
             session.flush()
             notifications.enqueue(
-                session, rt, event, spec, person, registration, now=now,
+                session, rt, event, person, registration, now=now,
                 recipient_name=data.name, language=language,
             )  # fmt: skip
         return _outcome(session, rt, registration, created=True)
@@ -243,7 +248,7 @@ def confirm(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) 
         registration.pending = None
         _allocate(session, event, spec, registration, now)
         session.flush()
-        notifications.enqueue(session, rt, event, spec, person, registration, now=now)
+        notifications.enqueue(session, rt, event, person, registration, now=now)
         return _outcome(session, rt, registration, created=True)
 
 
@@ -300,7 +305,7 @@ def _cancel(session: Session, rt: Runtime, event: Event, registration: Registrat
     registration.cancelled_at = now
     registration.revision += 1
     session.flush()
-    notifications.enqueue(session, rt, event, spec, registration.person, registration, now=now, had_place=had_place)
+    notifications.enqueue(session, rt, event, registration.person, registration, now=now, had_place=had_place)
     promoted = _promote(session, rt, event, spec, now) if had_place else None
     return Outcome(registration.id, registration.person_id, "cancelled", True, promoted=promoted)
 
@@ -321,7 +326,7 @@ def _promote(session: Session, rt: Runtime, event: Event, spec: EventSpec, now: 
     first.status = "registered"
     first.revision += 1
     session.flush()
-    notifications.enqueue(session, rt, event, spec, first.person, first, now=now, promoted=True)
+    notifications.enqueue(session, rt, event, first.person, first, now=now, promoted=True)
     return first.id
 
 

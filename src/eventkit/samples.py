@@ -100,6 +100,8 @@ def sample_context(template_dir: Path, format_name: str, language: str, base_url
             ics=f"{base_url}/e/{spec.slug}/event.ics",
         ),
         # one registration serves every registration email; only the waiting-list email shows position
-        "registration": SimpleNamespace(status="registered", answers_summary=sample_answers(fmt, language), position=3, calendar_attached=True),
+        "registration": SimpleNamespace(
+            status="registered", answers_summary=sample_answers(fmt, language), position=3, calendar_attached=True
+        ),
         "optin_expires": now + timedelta(days=2),
     }

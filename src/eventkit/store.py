@@ -157,7 +157,11 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(250), unique=True)
     subject: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # None until rendered: a registration's email is written as a row in the registration's transaction
+    # (short, under the event's lock) and rendered by the delivery that sends it
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     smtputf8: Mapped[bool] = mapped_column(Boolean, default=False)
     # pending, sending (claimed by a delivery run), sent, retry, failed
     status: Mapped[str] = mapped_column(String(10), default="pending")

@@ -24,7 +24,7 @@ from eventkit.registration_form import CORE_LABELS, answers_summary
 from eventkit.registrations import InvalidLink
 from eventkit.store import Event, Registration
 from eventkit.web.app import Web
-from eventkit.web.pages import form_values
+from eventkit.web.pages import field_text, form_values
 from eventkit.web.security import ADMIN_COOKIE, client_address, set_cookie
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -71,14 +71,14 @@ def admin_home(request: Request) -> Response:
 async def login(request: Request) -> Response:
     web = _web(request)
     form = form_values(await request.form())
-    language = web.language(request, form.get("lang") if isinstance(form.get("lang"), str) else None)
+    language = web.language(request, field_text(form, "lang") or None)
     _ = gettext_for(language).gettext
     if not web.admin.enabled:
         return _refuse(web, request, language)
     if not web.csrf.valid(request, form.get("csrf_token")):
         return web.error_page(request, 400, _("The form has expired. Please reload the page and try again."), language)
     retry_after = web.limiter.hit("admin-login:" + client_address(request))
-    token = form.get("token") if isinstance(form.get("token"), str) else ""
+    token = field_text(form, "token")
     if retry_after is not None or not web.admin.check_token(token):
         response = web.page(
             request,
@@ -89,19 +89,19 @@ async def login(request: Request) -> Response:
             csrf=True,
         )
         return response
-    target = form.get("next") if isinstance(form.get("next"), str) else "/admin/events"
+    target = field_text(form, "next") or "/admin/events"
     if not target.startswith("/admin/") or "//" in target or "\\" in target:
         target = "/admin/events"
-    response = RedirectResponse(f"{target}?lang={language}", status_code=303)
-    set_cookie(response, request, ADMIN_COOKIE, web.admin.cookie_value(), max_age=12 * 3600)
-    return response
+    redirect = RedirectResponse(f"{target}?lang={language}", status_code=303)
+    set_cookie(redirect, request, ADMIN_COOKIE, web.admin.cookie_value(), max_age=12 * 3600)
+    return redirect
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     web = _web(request)
     form = form_values(await request.form())
-    language = web.language(request, form.get("lang") if isinstance(form.get("lang"), str) else None)
+    language = web.language(request, field_text(form, "lang") or None)
     response = RedirectResponse(f"/admin?lang={language}", status_code=303)
     if web.csrf.valid(request, form.get("csrf_token")):
         response.delete_cookie(ADMIN_COOKIE, path="/")
@@ -208,9 +208,9 @@ def export_csv(request: Request, slug: str) -> Response:
         answers = []
         for f in fields:
             value = p.answers.get(f.name)
-            labels = {v: t.get(language) for v, t in f.options}
+            labels: dict[str, str] = {v: t.get(language) for v, t in f.options}
             if isinstance(value, list):
-                answers.append(", ".join(labels.get(v, v) for v in value))
+                answers.append(", ".join(labels.get(str(v), str(v)) for v in value))
             elif isinstance(value, bool):
                 answers.append(_("yes") if value else "")
             else:
@@ -242,7 +242,7 @@ def export_csv(request: Request, slug: str) -> Response:
 async def checkin(request: Request, slug: str) -> Response:
     web = _web(request)
     form = form_values(await request.form())
-    language = web.language(request, form.get("lang") if isinstance(form.get("lang"), str) else None)
+    language = web.language(request, field_text(form, "lang") or None)
     _ = gettext_for(language).gettext
     if not web.admin.allowed(request):
         return _refuse(web, request, language)
@@ -262,7 +262,7 @@ async def cancel_for(request: Request, slug: str) -> Response:
     """The organisers cancel a registration (someone called to say so): the person is told by email."""
     web = _web(request)
     form = form_values(await request.form())
-    language = web.language(request, form.get("lang") if isinstance(form.get("lang"), str) else None)
+    language = web.language(request, field_text(form, "lang") or None)
     _ = gettext_for(language).gettext
     if not web.admin.allowed(request):
         return _refuse(web, request, language)

@@ -23,7 +23,7 @@ from eventkit.i18n import gettext_for
 from eventkit.registration_form import CORE_LABELS, FormField, label_of, parse_registration
 from eventkit.registrations import InvalidLink, RegistrationClosed
 from eventkit.spec import EventSpec
-from eventkit.store import Event
+from eventkit.store import Event, Registration
 from eventkit.validation import ValidationFailed
 from eventkit.web.app import Web
 from eventkit.web.security import client_address
@@ -68,6 +68,12 @@ def form_values(form: Any) -> dict[str, Any]:
         values = form.getlist(key)
         out[key] = values if len(values) > 1 else values[0]
     return out
+
+
+def field_text(values: dict[str, Any], key: str) -> str:
+    """One text field of a submitted form ('' when absent or given several times)."""
+    value = values.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def field_errors(exc: ValidationFailed, fields: list[FormField], language: str) -> list[SimpleNamespace]:
@@ -201,14 +207,14 @@ async def register_submit(request: Request, slug: str) -> Response:
     web = web_of(request)
     form = await request.form()
     values = form_values(form)
-    language = web.language(request, values.get("lang") if isinstance(values.get("lang"), str) else None)
+    language = web.language(request, field_text(values, "lang") or None)
     if not web.csrf.valid(request, values.get("csrf_token")):
         return _csrf_failed(web, request, language)
     retry_after = web.limiter.hit(client_address(request))
     if retry_after is not None:
         return _too_many(web, request, language, retry_after)
     _event, spec, _fmt, fields = load(web, slug)
-    token = values.get("t") if isinstance(values.get("t"), str) else None
+    token = field_text(values, "t") or None
     try:
         data = parse_registration(fields, values, source="form")
     except ValidationFailed as exc:
@@ -283,10 +289,10 @@ def confirm_page(request: Request, slug: str, t: str = "") -> HTMLResponse:
 async def confirm_submit(request: Request, slug: str) -> Response:
     web = web_of(request)
     form = form_values(await request.form())
-    language = web.language(request, form.get("lang") if isinstance(form.get("lang"), str) else None)
+    language = web.language(request, field_text(form, "lang") or None)
     if not web.csrf.valid(request, form.get("csrf_token")):
         return _csrf_failed(web, request, language)
-    token = form.get("t") if isinstance(form.get("t"), str) else ""
+    token = field_text(form, "t")
     try:
         outcome = registrations.confirm(web.rt, slug, token)
     except InvalidLink:
@@ -297,7 +303,7 @@ async def confirm_submit(request: Request, slug: str) -> Response:
     if outcome.status == "expired":
         return RedirectResponse(f"/e/{slug}/confirm?t={token}&lang={language}", status_code=303)
     with web.rt.store.session() as session:
-        registration = session.get(registrations.Registration, outcome.registration_id)
+        registration = session.get(Registration, outcome.registration_id)
         assert registration is not None
         manage = registrations.manage_token(web.rt, registration)
     flag = "&new=1" if outcome.created else ""
@@ -345,10 +351,10 @@ def manage_page(request: Request, slug: str, t: str = "", new: int = 0, saved: i
 async def manage_submit(request: Request, slug: str) -> Response:
     web = web_of(request)
     values = form_values(await request.form())
-    language = web.language(request, values.get("lang") if isinstance(values.get("lang"), str) else None)
+    language = web.language(request, field_text(values, "lang") or None)
     if not web.csrf.valid(request, values.get("csrf_token")):
         return _csrf_failed(web, request, language)
-    token = values.get("t") if isinstance(values.get("t"), str) else ""
+    token = field_text(values, "t")
     try:
         info = registrations.peek(web.rt, slug, "manage", token)
     except InvalidLink:
@@ -403,10 +409,10 @@ def cancel_page(request: Request, slug: str, t: str = "") -> HTMLResponse:
 async def cancel_submit(request: Request, slug: str) -> Response:
     web = web_of(request)
     form = form_values(await request.form())
-    language = web.language(request, form.get("lang") if isinstance(form.get("lang"), str) else None)
+    language = web.language(request, field_text(form, "lang") or None)
     if not web.csrf.valid(request, form.get("csrf_token")):
         return _csrf_failed(web, request, language)
-    token = form.get("t") if isinstance(form.get("t"), str) else ""
+    token = field_text(form, "t")
     try:
         registrations.cancel(web.rt, slug, token)
     except InvalidLink:

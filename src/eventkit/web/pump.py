@@ -82,7 +82,7 @@ class Pump:
             registrations.expire_pending(self.rt)
         transport = transport_for(self.rt.settings)
         with self.rt.smtp_slots:
-            done = asyncio.run(delivery.deliver_pending(self.rt.store, transport))
+            done = asyncio.run(delivery.deliver_pending(self.rt.store, transport, rt=self.rt))
         for key, value in done.as_dict().items():
             setattr(self.delivered, key, getattr(self.delivered, key) + value)
 

@@ -116,4 +116,6 @@ class AdminAuth:
         if header.lower().startswith("bearer "):
             return self.check_token(header[7:].strip())
         cookie = request.cookies.get(ADMIN_COOKIE)
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), self.cookie_value().encode())
+        if not cookie:
+            return False
+        return hmac.compare_digest(cookie.encode(), self.cookie_value().encode())

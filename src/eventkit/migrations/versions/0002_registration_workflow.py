@@ -25,9 +25,21 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("checked_in_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_registrations_event_status_created", ["event_id", "status", "created_at"])
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.alter_column("raw", existing_type=sa.LargeBinary(), nullable=True)
+        batch_op.add_column(sa.Column("registration_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_outbox_registration_id_registrations", "registrations", ["registration_id"], ["id"], ondelete="SET NULL"
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_outbox_registration_id_registrations", type_="foreignkey")
+        batch_op.drop_column("params")
+        batch_op.drop_column("registration_id")
+        batch_op.alter_column("raw", existing_type=sa.LargeBinary(), nullable=False)
     with op.batch_alter_table("registrations", schema=None) as batch_op:
         batch_op.drop_index("ix_registrations_event_status_created")
         for column in (
