@@ -1,4 +1,5 @@
-"""`eventkit demo` on embedded defaults: every example invitee gets an invitation file."""
+"""`eventkit demo` on embedded defaults: every example invitee gets an invitation file; simulated
+registrations fill the BarCamp, and one cancellation promotes the first person waiting."""
 
 from __future__ import annotations
 
@@ -25,12 +26,21 @@ def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Pa
         with spec.with_name(f"{spec.stem}-invitees.csv").open(encoding="utf-8") as fh:
             expected += sum(1 for _ in csv.DictReader(fh))
     mails = sorted((out / "mail").glob("*.eml"))
-    assert len(mails) == expected
-    assert f"{expected} emails written" in result.output
-    for path in mails:
+    invitations = [m for m in mails if "-invitation-" in m.name]
+    assert len(invitations) == expected
+    for path in invitations:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert any(p.get_content_type() == "text/calendar" for p in msg.walk())
+    # the registration part: a waiting list that moves, a cancellation with METHOD:CANCEL, a double opt-in
+    kinds = [m.name.split("-registration-")[1].rsplit("-", 1)[0] for m in mails if "-registration-" in m.name]
+    assert kinds.count("promoted") == 1 and kinds.count("cancelled") == 1 and kinds.count("optin") == 1
+    assert kinds.count("waitlisted") == 2  # the BarCamp's two beyond its ten places
+    cancel = next(m for m in mails if "-registration-cancelled-" in m.name)
+    msg = email.message_from_bytes(cancel.read_bytes(), policy=email.policy.default)
+    assert [p.get_param("method") for p in msg.walk() if p.get_content_type() == "text/calendar"] == ["CANCEL"]
+    assert "barcamp-2027-hannover: 10 registered, 1 waiting, 1 cancelled, 1 promoted" in result.output
+    assert f"{len(mails)} emails written" in result.output
     # a second run starts from nothing and ends the same
     again = CliRunner().invoke(main, ["--lang", "en", "demo", "--out", str(out)], catch_exceptions=False)
     assert again.exit_code == 0
-    assert len(list((out / "mail").glob("*.eml"))) == expected
+    assert len(list((out / "mail").glob("*.eml"))) == len(mails)

@@ -70,6 +70,8 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
             f"{spec.slug:38} {spec.format:16} {spec.start.date().isoformat():10} {count:>8} {report.sent:>5} "
             f"{report.failed:>6}  {'ok' if ok else 'FAILED'} ({seconds:.1f} s)"
         )
+    echo("")
+    _simulate_registrations(rt, specs, echo=echo, translate=translate)
     mails = sorted((out / "mail").glob("*.eml"))
     echo("")
     echo(
@@ -82,3 +84,95 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
     )
     if not all(ok for *_, ok in rows):
         raise SystemExit(1)
+
+
+def _invitation_tokens(rt: Any, slug: str) -> dict[str, str]:
+    """Each invitee's personal token, read back from the invitation emails (as the invitee's browser would)."""
+    import email
+    import re
+
+    from sqlalchemy import select
+
+    from eventkit.events import load_event
+    from eventkit.store import OutboxMessage, Person
+
+    tokens = {}
+    with rt.store.session() as session:
+        event, _spec = load_event(session, slug)
+        rows = session.execute(
+            select(Person.email, OutboxMessage.raw)
+            .join(Person, Person.id == OutboxMessage.person_id)
+            .where(OutboxMessage.event_id == event.id, OutboxMessage.kind == "invitation")
+        )
+        for address, raw in rows:
+            msg = email.message_from_bytes(raw or b"")
+            for part in msg.walk():
+                if part.get_content_type() == "text/plain":
+                    match = re.search(r"/register\?t=([A-Za-z0-9_-]+)", part.get_payload(decode=True).decode())
+                    if match:
+                        tokens[address] = match.group(1)
+    return tokens
+
+
+def _simulate_registrations(
+    rt: Any, specs: list[Path], *, echo: Callable[[str], Any], translate: Callable[..., str]
+) -> None:
+    """Registrations as the web app makes them: invitees follow their links (about two in three register),
+    one person registers through the public link with double opt-in, the BarCamp fills up so that one
+    cancellation promotes the first person waiting. The emails are delivered like the app's."""
+    import asyncio
+    from datetime import timedelta
+
+    from eventkit import delivery, registrations
+    from eventkit.invitees import read_invitees
+    from eventkit.registration_form import RegistrationInput
+    from eventkit.spec import load_spec
+    from eventkit.transport import transport_for
+
+    echo(translate(N_("Registrations (simulated, through the same code as the web app):")))
+    for spec_path in specs:
+        spec = load_spec(spec_path, rt.settings.template_dir)
+        csv_path = spec_path.with_name(f"{spec_path.stem}-invitees.csv")
+        invitees = read_invitees(csv_path) if csv_path.is_file() else []
+        tokens = _invitation_tokens(rt, spec.slug)
+        now = (spec.registration_deadline or spec.start) - timedelta(days=14)
+        fill = spec.format == "barcamp"  # the BarCamp is popular: everyone invited wants to come
+        outcomes = []
+        for index, invitee in enumerate(invitees):
+            if not fill and index % 3 == 2:
+                continue
+            answers = {"support_needs": ["step_free"]} if index == 1 else {}
+            data = RegistrationInput(invitee.name, invitee.email, invitee.organisation, invitee.language, answers)
+            outcomes.append(
+                registrations.submit(rt, spec.slug, data, invitation_token=tokens.get(invitee.email), now=now)
+            )
+        if spec.format == "fachvernetzung":
+            guest = RegistrationInput("Zeynep Aydın", "zeynep.aydin@example.org", "Frauennetzwerk Gifhorn", "de", {})
+            pending = registrations.submit(rt, spec.slug, guest, now=now)
+            with rt.store.session() as session:
+                registration = session.get(registrations.Registration, pending.registration_id)
+                assert registration is not None
+                token = registrations.confirm_token(rt, registration)
+            registrations.confirm(rt, spec.slug, token, now=now + timedelta(hours=2))
+        promoted = None
+        if fill:
+            first = next(o for o in outcomes if o.status == "registered" and o.manage_token)
+            assert first.manage_token is not None
+            promoted = registrations.cancel(rt, spec.slug, first.manage_token, now=now + timedelta(days=1)).promoted
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), rt=rt))
+        counts = registrations.counts(rt, spec.slug)
+        echo(
+            "  "
+            + translate(
+                N_(
+                    "%(slug)s: %(registered)s registered, %(waiting)s waiting, %(cancelled)s cancelled, "
+                    "%(promoted)s promoted from the waiting list; %(sent)s emails"
+                ),
+                slug=spec.slug,
+                registered=counts.get("registered", 0),
+                waiting=counts.get("waitlisted", 0),
+                cancelled=counts.get("cancelled", 0),
+                promoted=1 if promoted else 0,
+                sent=done.sent,
+            )
+        )
