@@ -261,16 +261,23 @@ def mailsink(host: str, port: int, directory: Path) -> None:
     default=False,
     help="Trust X-Forwarded-For/-Proto from a reverse proxy on this machine (for client addresses and https).",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (one per core; the rate limit then counts per process).",
+)
 @user_errors
-def serve(host: str, port: int, proxy: bool) -> None:
+def serve(host: str, port: int, proxy: bool, workers: int) -> None:
     """Run the web app: event pages, registration, personal pages, JSON API and organisers' pages."""
     import uvicorn
 
     from eventkit import runtime
     from eventkit.web import create_app
 
-    rt = runtime.configure()
-    app = create_app(rt)
+    rt = runtime.configure()  # checks the settings and migrates the store once, before any worker starts
+    app: Any = create_app(rt) if workers == 1 else "eventkit.web.app:app_from_env"
     click.echo(
         _(
             "eventkit serves on http://%(host)s:%(port)s (links in emails use %(base)s; Ctrl-C to stop).",
@@ -281,6 +288,8 @@ def serve(host: str, port: int, proxy: bool) -> None:
     )
     uvicorn.run(
         app,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         proxy_headers=proxy,

@@ -107,8 +107,9 @@ def _invitation_tokens(rt: Any, slug: str) -> dict[str, str]:
         for address, raw in rows:
             msg = email.message_from_bytes(raw or b"")
             for part in msg.walk():
-                if part.get_content_type() == "text/plain":
-                    match = re.search(r"/register\?t=([A-Za-z0-9_-]+)", part.get_payload(decode=True).decode())
+                payload = part.get_payload(decode=True)
+                if part.get_content_type() == "text/plain" and isinstance(payload, bytes):
+                    match = re.search(r"/register\?t=([A-Za-z0-9_-]+)", payload.decode())
                     if match:
                         tokens[address] = match.group(1)
     return tokens
@@ -127,6 +128,7 @@ def _simulate_registrations(
     from eventkit.invitees import read_invitees
     from eventkit.registration_form import RegistrationInput
     from eventkit.spec import load_spec
+    from eventkit.store import Registration
     from eventkit.transport import transport_for
 
     echo(translate(N_("Registrations (simulated, through the same code as the web app):")))
@@ -150,7 +152,7 @@ def _simulate_registrations(
             guest = RegistrationInput("Zeynep Aydın", "zeynep.aydin@example.org", "Frauennetzwerk Gifhorn", "de", {})
             pending = registrations.submit(rt, spec.slug, guest, now=now)
             with rt.store.session() as session:
-                registration = session.get(registrations.Registration, pending.registration_id)
+                registration = session.get(Registration, pending.registration_id)
                 assert registration is not None
                 token = registrations.confirm_token(rt, registration)
             registrations.confirm(rt, spec.slug, token, now=now + timedelta(hours=2))

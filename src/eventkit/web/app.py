@@ -209,3 +209,10 @@ def create_app(rt: Runtime, *, delivery: str | None = None) -> FastAPI:
     static = rt.settings.template_dir / "_base" / "web" / "static"
     app.mount("/static", StaticFiles(directory=static, check_dir=False), name="static")
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app with the settings of the environment (a factory for `uvicorn --factory` and worker processes)."""
+    from eventkit import runtime
+
+    return create_app(runtime.configure())
