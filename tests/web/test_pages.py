@@ -198,7 +198,7 @@ def test_errors_name_each_field_keep_the_input_and_speak_the_readers_language(rt
             f"/e/{slug}/register",
             data={"csrf_token": csrf(page.text), "name": "Anna\x00Schmidt", "email": "anna@example.org"},
         )
-        assert r.status_code == 422 and "Bitte prüfen Sie Ihre Angaben" in r.text
+        assert r.status_code == 422 and "Bitte überprüfen Sie Ihre Angaben" in r.text
     assert registrations_count(rt) == 0
 
 
@@ -229,9 +229,11 @@ def test_after_the_deadline_the_form_says_closed(rt: Runtime) -> None:
     with TestClient(create_app(rt)) as client:
         page = client.get(f"/e/{slug}/register")
         assert "Die Anmeldung für diese Veranstaltung ist geschlossen." in page.text
+        assert "<form" not in page.text
+        token = csrf(client.get("/admin").text)  # a form that was open in another tab before the deadline
         r = client.post(
             f"/e/{slug}/register",
-            data={"csrf_token": csrf(page.text), "name": "Spät", "email": "late@example.org", "privacy_consent": "on"},
+            data={"csrf_token": token, "name": "Spät", "email": "late@example.org", "privacy_consent": "on"},
         )
         assert r.status_code == 409
     assert registrations_count(rt) == 0
