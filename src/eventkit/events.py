@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,25 @@ def _apply(event: Event, spec: EventSpec, data: dict[str, Any]) -> None:
     event.spec = data
 
 
-def load_event(session: Session, slug: str) -> tuple[Event, EventSpec]:
-    event = session.scalar(select(Event).where(Event.slug == slug))
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+
+
+def find_event(session: Session, slug: str, *, lock: bool = False) -> Event:
+    """The event with this slug (row-locked with lock=True on PostgreSQL), else EventNotFound.
+
+    A slug that cannot exist (a NUL byte, say, which PostgreSQL refuses to compare) is not looked up.
+    """
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
+        raise EventNotFound(str(slug)[:100])
+    query = select(Event).where(Event.slug == slug)
+    event = session.scalar(query.with_for_update() if lock else query)
     if event is None:
         raise EventNotFound(slug)
+    return event
+
+
+def load_event(session: Session, slug: str) -> tuple[Event, EventSpec]:
+    event = find_event(session, slug)
     return event, EventSpec.from_data(event.spec)
 
 

@@ -107,7 +107,7 @@ def _multi_line(problems: Problems, name: str, value: object, max_len: int, *, r
     if not isinstance(value, str):
         problems.add(name, N_("must be a text"))
         return None
-    if any(has_control(c) and c not in _TEXTAREA_CONTROL for c in value):
+    if any(has_control(c) and c not in _TEXTAREA_CONTROL for c in value):  # lone surrogates included
         problems.add(name, N_("contains a control character"))
         return None
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
@@ -168,7 +168,9 @@ def parse_registration(
     if source == "json":
         for key in data:
             if key not in CORE_LABELS and key not in by_name and key not in FORM_EXTRAS:
-                problems.add(str(key)[:100], N_("is not a field of this form"))
+                # the key is echoed in the answer: only as printable, encodable text
+                shown = str(key)[:100].encode("utf-8", "backslashreplace").decode("utf-8")
+                problems.add(shown, N_("is not a field of this form"))
 
     def scalar(key: str) -> object:
         value = data.get(key)
@@ -194,6 +196,9 @@ def parse_registration(
         raw = data.get(f.name)
         value: Any
         if f.type == "multichoice":
+            if source == "json" and raw is not None and not isinstance(raw, list):
+                problems.add(f.name, N_("must be a list of %(choices)s"), choices=_choices(f.options))
+                continue
             items = raw if isinstance(raw, list) else ([] if raw in (None, "") else [raw])
             allowed = {v for v, _ in f.options}
             if not all(isinstance(i, str) for i in items):

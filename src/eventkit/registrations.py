@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from eventkit import notifications
-from eventkit.events import EventNotFound
+from eventkit.events import find_event
 from eventkit.registration_form import RegistrationInput, form_fields
 from eventkit.runtime import Runtime
 from eventkit.spec import EventSpec
@@ -50,10 +50,7 @@ class Outcome:
 
 def _locked_event(session: Session, slug: str) -> Event:
     # one registration change of an event at a time: FOR UPDATE on PostgreSQL, the write lock on SQLite
-    event = session.scalar(select(Event).where(Event.slug == slug).with_for_update())
-    if event is None:
-        raise EventNotFound(slug)
-    return event
+    return find_event(session, slug, lock=True)
 
 
 def is_closed(event: Event, spec: EventSpec, now: datetime) -> bool:
@@ -135,7 +132,7 @@ def _outcome(
 
 def invitation_person(session: Session, rt: Runtime, event_id: int, token: str | None) -> Person | None:
     """The invited person a personal invitation link belongs to, or None for a wrong or missing token."""
-    if not token or len(token) > 100:
+    if not token or len(token) > 100 or not token.isascii():
         return None
     digest = token_hash(rt.settings.secret_key, "register", token)
     invitation = session.scalar(
@@ -214,9 +211,7 @@ def submit(
 def _by_token(session: Session, rt: Runtime, slug: str, purpose: str, token: str) -> tuple[Event, Registration]:
     subject = token_subject(token or "")
     registration = session.get(Registration, subject) if subject is not None else None
-    event = session.scalar(select(Event).where(Event.slug == slug))
-    if event is None:
-        raise EventNotFound(slug)
+    event = find_event(session, slug)
     if (
         registration is None
         or registration.event_id != event.id
@@ -358,9 +353,7 @@ def expire_pending(rt: Runtime, *, now: datetime | None = None) -> int:
 def check_in(rt: Runtime, slug: str, registration_id: int, present: bool, *, now: datetime | None = None) -> bool:
     """Mark (or unmark) attendance on the day; only people with a place can be checked in."""
     with rt.store.session() as session:
-        event = session.scalar(select(Event).where(Event.slug == slug))
-        if event is None:
-            raise EventNotFound(slug)
+        event = find_event(session, slug)
         registration = session.get(Registration, registration_id)
         if registration is None or registration.event_id != event.id or registration.status != "registered":
             return False
@@ -387,9 +380,7 @@ def listing(rt: Runtime, slug: str) -> tuple[EventSpec, list[Row]]:
     """Every registration of an event for the organiser: places first, then the waiting list in order."""
     order = {"registered": 0, "waitlisted": 1, "pending": 2, "cancelled": 3, "expired": 4}
     with rt.store.session() as session:
-        event = session.scalar(select(Event).where(Event.slug == slug))
-        if event is None:
-            raise EventNotFound(slug)
+        event = find_event(session, slug)
         spec = EventSpec.from_data(event.spec)
         rows = session.execute(
             select(Registration, Person)
@@ -424,9 +415,7 @@ def listing(rt: Runtime, slug: str) -> tuple[EventSpec, list[Row]]:
 
 def counts(rt: Runtime, slug: str) -> dict[str, int]:
     with rt.store.session() as session:
-        event = session.scalar(select(Event).where(Event.slug == slug))
-        if event is None:
-            raise EventNotFound(slug)
+        event = find_event(session, slug)
         rows = session.execute(
             select(Registration.status, func.count())
             .where(Registration.event_id == event.id)
@@ -439,9 +428,7 @@ def availability(rt: Runtime, slug: str, now: datetime | None = None) -> dict[st
     """What the public may know: places left (None without a limit), waiting list, open or closed."""
     now = now or datetime.now(UTC)
     with rt.store.session() as session:
-        event = session.scalar(select(Event).where(Event.slug == slug))
-        if event is None:
-            raise EventNotFound(slug)
+        event = find_event(session, slug)
         spec = EventSpec.from_data(event.spec)
         taken = _taken(session, event.id)
     return {

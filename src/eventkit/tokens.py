@@ -51,6 +51,6 @@ def token_subject(token: str) -> int | None:
 
 
 def verify_signed(secret_key: str, purpose: str, token: str, subject_id: int, nonce: str) -> bool:
-    if not nonce:
+    if not nonce or not token.isascii():
         return False
     return hmac.compare_digest(signed_token(secret_key, purpose, subject_id, nonce).encode(), token.encode())

@@ -99,5 +99,14 @@ def clean_line(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+# a UTF-16 surrogate on its own (JSON's "\ud800") is no character: it cannot be stored, sent or printed
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def has_control(value: str) -> bool:
-    return bool(_CONTROL.search(value))
+    """Control characters, or lone surrogates (which only an escape such as \\ud800 in JSON can produce)."""
+    return bool(_CONTROL.search(value) or _SURROGATE.search(value))
+
+
+def has_surrogate(value: str) -> bool:
+    return bool(_SURROGATE.search(value))

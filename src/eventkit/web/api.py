@@ -104,7 +104,7 @@ async def register(request: Request, slug: str) -> Any:
         return _errors(413, _("The request is too large."))
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _errors(422, [("body", _("is not valid JSON"))])
     if not isinstance(data, dict):
         return _errors(422, [("body", _("must be a JSON object"))])
@@ -126,7 +126,7 @@ async def register(request: Request, slug: str) -> Any:
             [(p.field or "body", _(p.message) % dict(p.params) if p.params else _(p.message)) for p in exc.problems],
         )
     token = data.get("invitation_token")
-    if token is not None and not isinstance(token, str):
+    if token is not None and (not isinstance(token, str) or not token.isascii() or len(token) > 200):
         return _errors(422, [("invitation_token", _("must be a text"))])
     if parsed.language is None:
         parsed = type(parsed)(parsed.name, parsed.email, parsed.organisation, language, parsed.answers)

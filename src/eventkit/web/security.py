@@ -42,7 +42,7 @@ class Csrf:
         cookie = request.cookies.get(CSRF_COOKIE)
         if not cookie or not isinstance(field, str) or len(field) > 200:
             return False
-        return hmac.compare_digest(_mac(self.secret_key, "csrf", cookie), field)
+        return hmac.compare_digest(_mac(self.secret_key, "csrf", cookie).encode(), field.encode("utf-8", "replace"))
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None = None) -> None:
@@ -103,7 +103,7 @@ class AdminAuth:
     def check_token(self, candidate: str) -> bool:
         if not self.token:
             return False
-        return hmac.compare_digest(candidate.encode(), self.token.encode())
+        return hmac.compare_digest(candidate.encode("utf-8", "replace"), self.token.encode())
 
     def cookie_value(self) -> str:
         assert self.token
@@ -118,4 +118,4 @@ class AdminAuth:
         cookie = request.cookies.get(ADMIN_COOKIE)
         if not cookie:
             return False
-        return hmac.compare_digest(cookie.encode(), self.cookie_value().encode())
+        return hmac.compare_digest(cookie.encode("utf-8", "replace"), self.cookie_value().encode())
