@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: demo test lint typecheck bench-invitations services browser clean
+.PHONY: demo test lint typecheck bench-invitations bench-registration services browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ typecheck: $(STAMP)
 
 bench-invitations: $(STAMP)
 	$(BIN)/python benchmarks/invitations.py
+
+bench-registration: $(STAMP) services
+	$(BIN)/python benchmarks/registration.py
 
 clean:
 	rm -rf $(VENV) var demo-output

@@ -229,7 +229,9 @@ def test_answers_are_escaped_in_html_and_kept_as_typed_in_text(format_name: str,
         format_name,
         "de",
         recipient=person,
-        registration=SimpleNamespace(status="registered", answers_summary=answers, position=None, calendar_attached=True),
+        registration=SimpleNamespace(
+            status="registered", answers_summary=answers, position=None, calendar_attached=True
+        ),
     )
     out = render(format_name, name, "de", ctx)
     assert "<script>" not in out.html and "<img src=x" not in out.html and "<b>fett</b>" not in out.html
@@ -345,7 +347,10 @@ def test_shared_parts_never_carry_one_persons_data_to_another(format_name: str, 
                 ics=f"{BASE}/e/x/calendar.ics",
             )
             ctx["registration"] = SimpleNamespace(
-                status="registered", answers_summary=[("Begleitperson", f"Person {n}")], position=n + 1, calendar_attached=True
+                status="registered",
+                answers_summary=[("Begleitperson", f"Person {n}")],
+                position=n + 1,
+                calendar_attached=True,
             )
             cached = renderer.email(format_name, name, language, ctx, shared=shared)
             assert cached == renderer.email(format_name, name, language, ctx)

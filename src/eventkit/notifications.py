@@ -133,6 +133,8 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
             select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.raw.is_(None))
         ).all()
         specs: dict[int, tuple[Event, EventSpec]] = {}
+        # the parts of an email that are the same for everyone ({% shared %}), rendered once per batch
+        shared: dict[tuple[int, str, str], dict[str, Any]] = {}
         for row in rows:
             registration = session.get(Registration, row.registration_id) if row.registration_id else None
             person = session.get(Person, row.person_id) if row.person_id else None
@@ -144,7 +146,9 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
                 assert event is not None
                 specs[row.event_id] = (event, EventSpec.from_data(event.spec))
             event, spec = specs[row.event_id]
-            built = _build(session, rt, event, spec, person, registration, row, now)
+            language = (row.params or {}).get("language") or person.language or spec.language
+            cache = shared.setdefault((event.id, language, row.kind), {})
+            built = _build(session, rt, event, spec, person, registration, row, now, cache)
             row.raw, row.subject, row.smtputf8 = built["raw"], built["subject"], built["smtputf8"]
 
 
@@ -157,6 +161,7 @@ def _build(
     registration: Registration,
     row: OutboxMessage,
     now: datetime,
+    shared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     params = row.params or {}
     kind = row.kind
@@ -212,4 +217,5 @@ def _build(
         now=now,
         partstat=partstat,
         msg_id=row.message_id,
+        shared=shared,
     )

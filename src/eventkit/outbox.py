@@ -115,15 +115,12 @@ def record(session: Session, results: Iterable[DeliveryResult]) -> None:
 
 def report(session: Session, *, event_id: int, kind: str) -> DeliveryReport:
     rep = DeliveryReport()
-    counts = Counter(
-        dict(
-            session.execute(
-                select(OutboxMessage.status, func.count())
-                .where(OutboxMessage.event_id == event_id, OutboxMessage.kind == kind)
-                .group_by(OutboxMessage.status)
-            ).all()
-        )
-    )
+    rows = session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.event_id == event_id, OutboxMessage.kind == kind)
+        .group_by(OutboxMessage.status)
+    ).all()
+    counts: Counter[str] = Counter({status: n for status, n in rows})
     rep.sent = counts["sent"]
     rep.failed = counts["failed"]
     rep.waiting = counts["pending"] + counts["retry"] + counts["sending"]

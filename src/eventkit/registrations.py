@@ -9,6 +9,7 @@ event row is locked (SELECT ... FOR UPDATE), on SQLite the write lock is taken a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,7 +158,7 @@ def submit(
     now = now or datetime.now(UTC)
     with rt.store.session(write_lock=True) as session:
         event = _locked_event(session, slug)
-        spec = EventSpec.from_data(event.spec)
+        spec = spec_of(event)
         if is_closed(event, spec, now):
             raise RegistrationClosed(slug)
         language = data.language or spec.language
@@ -227,7 +228,7 @@ def confirm(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) 
     with rt.store.session(write_lock=True) as session:
         event = _locked_event(session, slug)
         _, registration = _by_token(session, rt, slug, "confirm", token)
-        spec = EventSpec.from_data(event.spec)
+        spec = spec_of(event)
         if registration.status != "pending":
             return _outcome(session, rt, registration, created=False)  # a second click changes nothing
         if registration.expires_at is not None and now >= registration.expires_at:
@@ -294,7 +295,7 @@ def cancel(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) -
 
 
 def _cancel(session: Session, rt: Runtime, event: Event, registration: Registration, now: datetime) -> Outcome:
-    spec = EventSpec.from_data(event.spec)
+    spec = spec_of(event)
     had_place = registration.status == "registered"
     registration.status = "cancelled"
     registration.cancelled_at = now
@@ -381,7 +382,7 @@ def listing(rt: Runtime, slug: str) -> tuple[EventSpec, list[Row]]:
     order = {"registered": 0, "waitlisted": 1, "pending": 2, "cancelled": 3, "expired": 4}
     with rt.store.session() as session:
         event = find_event(session, slug)
-        spec = EventSpec.from_data(event.spec)
+        spec = spec_of(event)
         rows = session.execute(
             select(Registration, Person)
             .join(Person, Person.id == Registration.person_id)
@@ -429,7 +430,7 @@ def availability(rt: Runtime, slug: str, now: datetime | None = None) -> dict[st
     now = now or datetime.now(UTC)
     with rt.store.session() as session:
         event = find_event(session, slug)
-        spec = EventSpec.from_data(event.spec)
+        spec = spec_of(event)
         taken = _taken(session, event.id)
     return {
         "capacity": spec.capacity,
@@ -440,7 +441,35 @@ def availability(rt: Runtime, slug: str, now: datetime | None = None) -> dict[st
     }
 
 
+_specs: dict[tuple[int, Any], EventSpec] = {}
+_fields: dict[tuple[str, str, str], list[Any]] = {}
+
+
+def spec_of(event: Event) -> EventSpec:
+    """The event's spec, parsed once per version of the event row (it is read on every registration)."""
+    key = (event.id, event.updated_at)
+    spec = _specs.get(key)
+    if spec is None:
+        if len(_specs) > 256:
+            _specs.clear()
+        spec = _specs[key] = EventSpec.from_data(event.spec)
+    return spec
+
+
+def event_spec(rt: Runtime, slug: str) -> EventSpec:
+    """The spec of the event with this slug (EventNotFound if there is none)."""
+    with rt.store.session() as session:
+        return spec_of(find_event(session, slug))
+
+
 def event_fields(rt: Runtime, spec: EventSpec) -> list[Any]:
+    """The registration fields of an event (cached per spec: they are asked for on every registration)."""
     from eventkit.events import format_for
 
-    return form_fields(format_for(rt.settings, spec.format), spec)
+    key = (spec.slug, spec.format, json.dumps(spec.extra, sort_keys=True, default=str))
+    fields = _fields.get(key)
+    if fields is None:
+        if len(_fields) > 256:
+            _fields.clear()
+        fields = _fields[key] = form_fields(format_for(rt.settings, spec.format), spec)
+    return fields

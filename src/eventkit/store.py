@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -145,6 +146,8 @@ class OutboxMessage(Base):
         Index("ix_outbox_event_status", "event_id", "status"),
         # finds a person's email of a kind for an event (has this invitation been made?) without a scan
         Index("ix_outbox_event_person_kind", "event_id", "person_id", "kind"),
+        # what a delivery claims (status, oldest first), without reading every stored message
+        Index("ix_outbox_status_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -225,6 +228,10 @@ class Store:
 
     def __init__(self, url: str, *, migrate_schema: bool = True):
         self.engine = make_engine(url)
+        # writers that need the event's lock queue here, in order, instead of in the database: SQLite's busy
+        # handler lets newcomers overtake (a long tail of waits), and on PostgreSQL many threads waiting for
+        # one row lock only stretch the time it is held (they compete for the interpreter)
+        self._writers = threading.BoundedSemaphore(1 if self.engine.dialect.name == "sqlite" else 4)
         if migrate_schema:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -234,8 +241,12 @@ class Store:
         """A transaction. write_lock=True on SQLite takes the write lock at its start (BEGIN IMMEDIATE),
         so that a read-then-write (count the places, then register) cannot be overtaken between its
         read and its write; on PostgreSQL such code locks its rows with SELECT ... FOR UPDATE."""
-        with self._sessions() as session, session.begin():
-            if write_lock and self.engine.dialect.name == "sqlite":
+        if not write_lock:
+            with self._sessions() as session, session.begin():
+                yield session
+            return
+        with self._writers, self._sessions() as session, session.begin():
+            if self.engine.dialect.name == "sqlite":
                 session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 

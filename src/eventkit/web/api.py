@@ -14,6 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from eventkit import registrations
 from eventkit.events import load_event
@@ -108,8 +109,13 @@ async def register(request: Request, slug: str) -> Any:
         return _errors(422, [("body", _("is not valid JSON"))])
     if not isinstance(data, dict):
         return _errors(422, [("body", _("must be a JSON object"))])
-    with web.rt.store.session() as session:
-        _event, spec = load_event(session, slug)  # 404 before anything is counted
+    # everything that touches the database runs in one worker thread: the event loop never waits for it
+    return await run_in_threadpool(_register, web, request, slug, data, language)
+
+
+def _register(web: Web, request: Request, slug: str, data: dict[str, Any], language: str) -> JSONResponse:
+    _ = gettext_for(language).gettext
+    spec = registrations.event_spec(web.rt, slug)  # 404 before anything is counted
     retry_after = web.limiter.hit(client_address(request))
     if retry_after is not None:
         return _errors(
@@ -131,7 +137,7 @@ async def register(request: Request, slug: str) -> Any:
     if parsed.language is None:
         parsed = type(parsed)(parsed.name, parsed.email, parsed.organisation, language, parsed.answers)
     try:
-        outcome = await _submit(web, slug, parsed, token)
+        outcome = registrations.submit(web.rt, slug, parsed, invitation_token=token)
     except RegistrationClosed:
         return _errors(409, _("Registration for this event is closed."))
     web.pump.notify(slug)
@@ -151,12 +157,6 @@ async def register(request: Request, slug: str) -> Any:
         },
         status_code=201,  # the contract: also when the person gets an existing registration back (created: false)
     )
-
-
-async def _submit(web: Web, slug: str, parsed: Any, token: str | None) -> registrations.Outcome:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(registrations.submit, web.rt, slug, parsed, invitation_token=token)
 
 
 @router.get("/events/{slug}")

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from eventkit import __version__
 from eventkit.events import EventNotFound
+from eventkit.formats import discover
 from eventkit.i18n import LANGUAGES, gettext_for, normalise_language
 from eventkit.runtime import Runtime
 from eventkit.web.pump import Pump
@@ -109,6 +110,34 @@ class Web:
         )
 
 
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS (and no-store on personal and organisers' pages) to every response.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per request.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = scope["path"].startswith(("/e/", "/admin"))
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                if private and b"cache-control" not in present:
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -116,6 +145,7 @@ def wants_json(request: Request) -> bool:
 def create_app(rt: Runtime, *, delivery: str | None = None) -> FastAPI:
     """The app for one runtime; `delivery` overrides EVENTKIT_DELIVERY (inline or prefect)."""
     web = Web(rt, delivery)
+    discover(rt.settings.template_dir)  # read the formats once now, not in every thread of the first requests
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -140,14 +170,7 @@ def create_app(rt: Runtime, *, delivery: str | None = None) -> FastAPI:
     )
     app.state.web = web
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        if request.url.path.startswith(("/e/", "/admin")):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:

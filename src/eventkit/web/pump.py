@@ -21,6 +21,7 @@ from eventkit.transport import transport_for
 log = logging.getLogger("eventkit.web")
 
 SWEEP_SECONDS = 60.0
+GATHER_SECONDS = 0.5
 EMIT_SECONDS = 5.0
 EVENT_NAME = "eventkit.outbox.pending"
 
@@ -66,6 +67,10 @@ class Pump:
             except TimeoutError:
                 swept = True
             self._wake.clear()
+            if not swept:
+                # gather what the next moment brings: one delivery for a burst of registrations, not one each
+                await asyncio.sleep(GATHER_SECONDS)
+                self._wake.clear()
             try:
                 if self.mode == "prefect":
                     await self._emit()

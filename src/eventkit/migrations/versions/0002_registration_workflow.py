@@ -29,6 +29,7 @@ def upgrade() -> None:
         batch_op.alter_column("raw", existing_type=sa.LargeBinary(), nullable=True)
         batch_op.add_column(sa.Column("registration_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
+        batch_op.create_index("ix_outbox_status_id", ["status", "id"])
         batch_op.create_foreign_key(
             "fk_outbox_registration_id_registrations", "registrations", ["registration_id"], ["id"], ondelete="SET NULL"
         )
@@ -37,6 +38,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_constraint("fk_outbox_registration_id_registrations", type_="foreignkey")
+        batch_op.drop_index("ix_outbox_status_id")
         batch_op.drop_column("params")
         batch_op.drop_column("registration_id")
         batch_op.alter_column("raw", existing_type=sa.LargeBinary(), nullable=False)
