@@ -112,6 +112,7 @@ async def deliver_pending(
         batch = claim(store, rt=rt, slug=slug, kinds=kinds, started=started)
         if not batch:
             break
+        last_round = len(batch) < CLAIM_SIZE  # nothing more was due when this batch was claimed
         results = await transport.send(batch)
         with store.session() as session:
             outbox.record(session, results)
@@ -128,6 +129,8 @@ async def deliver_pending(
             setattr(done, r.status, getattr(done, r.status) + 1)
         if any(r.status == "retry" for r in results) and not any(r.status == "sent" for r in results):
             break  # the relay defers everything right now: the next sweep tries again
+        if last_round:
+            break  # what came in meanwhile has woken the caller, who delivers it next
     return done
 
 

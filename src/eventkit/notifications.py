@@ -132,12 +132,23 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
         rows = session.scalars(
             select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.raw.is_(None))
         ).all()
+        # the batch's registrations and people in two queries, not two per email
+        registrations_by_id = {
+            r.id: r
+            for r in session.scalars(
+                select(Registration).where(Registration.id.in_({r.registration_id for r in rows if r.registration_id}))
+            )
+        }
+        people = {
+            p.id: p
+            for p in session.scalars(select(Person).where(Person.id.in_({r.person_id for r in rows if r.person_id})))
+        }
         specs: dict[int, tuple[Event, EventSpec]] = {}
         # the parts of an email that are the same for everyone ({% shared %}), rendered once per batch
         shared: dict[tuple[int, str, str], dict[str, Any]] = {}
         for row in rows:
-            registration = session.get(Registration, row.registration_id) if row.registration_id else None
-            person = session.get(Person, row.person_id) if row.person_id else None
+            registration = registrations_by_id.get(row.registration_id) if row.registration_id else None
+            person = people.get(row.person_id) if row.person_id else None
             if registration is None or person is None or row.event_id is None:
                 row.status, row.last_error = "failed", "the registration of this email no longer exists"
                 continue

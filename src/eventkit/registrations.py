@@ -136,10 +136,11 @@ def invitation_person(session: Session, rt: Runtime, event_id: int, token: str |
     if not token or len(token) > 100 or not token.isascii():
         return None
     digest = token_hash(rt.settings.secret_key, "register", token)
-    invitation = session.scalar(
-        select(Invitation).where(Invitation.token_hash == digest, Invitation.event_id == event_id)
+    return session.scalar(
+        select(Person)
+        .join(Invitation, Invitation.person_id == Person.id)
+        .where(Invitation.token_hash == digest, Invitation.event_id == event_id)
     )
-    return invitation.person if invitation is not None else None
 
 
 def submit(
