@@ -85,17 +85,18 @@ def _taken(session: Session, event_id: int) -> int:
 
 
 def waitlist_position(session: Session, registration: Registration) -> int | None:
+    """Place on the waiting list, counted from 1, in the order (created_at, id)."""
     if registration.status != "waitlisted":
         return None
-    ahead = session.scalar(
+    waiting = (Registration.event_id == registration.event_id) & (Registration.status == "waitlisted")
+    # two range counts on (event_id, status, created_at); one OR of both would scan the waiting list
+    up_to = session.scalar(select(func.count()).where(waiting, Registration.created_at <= registration.created_at))
+    tied_after = session.scalar(
         select(func.count()).where(
-            Registration.event_id == registration.event_id,
-            Registration.status == "waitlisted",
-            (Registration.created_at < registration.created_at)
-            | ((Registration.created_at == registration.created_at) & (Registration.id < registration.id)),
+            waiting, Registration.created_at == registration.created_at, Registration.id > registration.id
         )
     )
-    return (ahead or 0) + 1
+    return (up_to or 0) - (tied_after or 0)
 
 
 def _allocate(session: Session, event: Event, spec: EventSpec, registration: Registration, now: datetime) -> None:
