@@ -437,7 +437,7 @@ def report(run: Run, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--workers", type=int, default=2, help="server worker processes, `eventkit serve --workers` (default 2)"
+        "--workers", type=int, default=1, help="server worker processes, `eventkit serve --workers` (default 1)"
     )
     parser.add_argument("--requests", type=int, default=1000, help="registrations in all (default 1000)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
