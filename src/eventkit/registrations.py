@@ -121,12 +121,21 @@ def confirm_token(rt: Runtime, registration: Registration) -> str:
 def _outcome(
     session: Session, rt: Runtime, registration: Registration, created: bool, promoted: int | None = None
 ) -> Outcome:
+    if created and registration.status == "waitlisted":
+        # just put on the list, with the newest time of all: its place is the length of the list
+        position: int | None = session.scalar(
+            select(func.count()).where(
+                Registration.event_id == registration.event_id, Registration.status == "waitlisted"
+            )
+        )
+    else:
+        position = waitlist_position(session, registration)
     return Outcome(
         registration.id,
         registration.person_id,
         registration.status,
         created,
-        waitlist_position(session, registration),
+        position,
         manage_token(rt, registration) if created and registration.status != "pending" else None,
         promoted,
     )
@@ -166,7 +175,12 @@ def submit(
         language = data.language or spec.language
         invited = invitation_person(session, rt, event.id, invitation_token)
         trusted = invited is not None and invited.email == data.email
-        person = _person(session, data.email, data.name, data.organisation, language)
+        # an invited person exists already; anyone else is made on first sight
+        person = (
+            invited
+            if trusted and invited is not None
+            else _person(session, data.email, data.name, data.organisation, language)
+        )
         registration = session.scalar(
             select(Registration).where(Registration.event_id == event.id, Registration.person_id == person.id)
         )
