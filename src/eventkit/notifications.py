@@ -1,12 +1,13 @@
 """The emails of registration (opt-in, confirmed, waiting list, promoted, cancelled), put into the outbox.
 
 They are made inside the transaction that changes the registration, so that both happen or neither.
+The reminders (eventkit.reminders) are stored the same way and rendered here too.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from threading import Lock
 from types import SimpleNamespace
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from eventkit import outbox
+from eventkit import outbox, reminders
 from eventkit.calendar import Invite
 from eventkit.events import calendar_event, event_view, format_for, public_url
+from eventkit.formats import parse_duration
 from eventkit.mail import Recipient, compose, message_id
 from eventkit.mime import ascii_address
 from eventkit.registration_form import answers_summary, form_fields
@@ -157,6 +159,11 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
                 assert event is not None
                 specs[row.event_id] = (event, EventSpec.from_data(event.spec))
             event, spec = specs[row.event_id]
+            if row.kind in reminders.KINDS:
+                reason = reminders.obsolete(event, registration, now)
+                if reason is not None:
+                    row.status, row.last_error = "failed", reason
+                    continue
             language = (row.params or {}).get("language") or person.language or spec.language
             cache = shared.setdefault((event.id, language, row.kind), {})
             built = _build(session, rt, event, spec, person, registration, row, now, cache)
@@ -176,6 +183,9 @@ def _build(
 ) -> dict[str, Any]:
     params = row.params or {}
     kind = row.kind
+    if kind in reminders.KINDS:
+        # a waiting-list place may have become a place since the reminder was scheduled: say what is true now
+        kind = reminders.KIND_FOR_STATUS[registration.status]
     language = params.get("language") or person.language or spec.language
     fmt = format_for(rt.settings, spec.format)
     recipient = Recipient(params.get("name") or person.name, person.email, person.organisation, language)
@@ -202,14 +212,17 @@ def _build(
             answers_summary=answers_summary(form_fields(fmt, spec), registration.answers or {}, language)
             if kind != "registration-optin"
             else [],
-            position=waitlist_position(session, registration) if kind == "registration-waitlisted" else None,
+            position=waitlist_position(session, registration)
+            if kind in ("registration-waitlisted", "reminder-waitlisted")
+            else None,
             calendar_attached=kind == "registration-cancelled" and bool(params.get("had_place")),
         ),
         "optin_expires": datetime.fromisoformat(expires).astimezone(spec.start.tzinfo) if expires else None,
+        "reminder": _reminder(params.get("reminder"), spec, now),
     }
     invite = None
     partstat = "NEEDS-ACTION"
-    if kind in ("registration-confirmed", "registration-promoted"):
+    if kind in ("registration-confirmed", "registration-promoted", "reminder"):
         invite, partstat = _invite(event, spec, rt, "REQUEST", language, now), "ACCEPTED"
     elif kind == "registration-cancelled" and params.get("had_place"):
         invite, partstat = _invite(event, spec, rt, "CANCEL", language, now), "DECLINED"
@@ -230,3 +243,11 @@ def _build(
         msg_id=row.message_id,
         shared=shared,
     )
+
+
+def _reminder(label: str | None, spec: EventSpec, now: datetime) -> SimpleNamespace | None:
+    """What a reminder says about the time left: its offset in format.yaml, and the days until the start."""
+    if label is None:
+        return None
+    days_before = (spec.start.date() - now.astimezone(spec.start.tzinfo).date()).days
+    return SimpleNamespace(label=label, offset=parse_duration(label) or timedelta(0), days_before=max(days_before, 0))

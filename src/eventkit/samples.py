@@ -104,4 +104,6 @@ def sample_context(template_dir: Path, format_name: str, language: str, base_url
             status="registered", answers_summary=sample_answers(fmt, language), position=3, calendar_attached=True
         ),
         "optin_expires": now + timedelta(days=2),
+        # the reminder emails: the format's last reminder before the start ("1d" by default)
+        "reminder": SimpleNamespace(label="1d", offset=timedelta(days=1), days_before=1),
     }
