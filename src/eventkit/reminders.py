@@ -66,9 +66,7 @@ def enqueue_reminders(rt: Runtime, slug: str, reminder: str, now: datetime | Non
             .where(Registration.event_id == event.id, Registration.status.in_(tuple(KIND_FOR_STATUS)))
             .order_by(Registration.id)
         ).all()
-        keyed = {
-            idempotency_key(event, c.person_id, KIND_FOR_STATUS[c.status], reminder): c for c in candidates
-        }
+        keyed = {idempotency_key(event, c.person_id, KIND_FOR_STATUS[c.status], reminder): c for c in candidates}
         existing: set[str] = set()
         keys = list(keyed)
         for start in range(0, len(keys), 500):

@@ -1,0 +1,59 @@
+"""The send-reminder flow under Prefect: reminders to a real SMTP server, once each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventkit import runtime
+from eventkit.events import save_event
+from eventkit.mailsink import MailSink
+from eventkit.spec import parse_spec
+from flows.reminders import send_reminder
+from tests.conftest import TEMPLATES, make_settings
+from tests.flows.test_delivery import calendar_method, flow_run_name, invite, parsed, register
+from tests.test_spec import GOOD
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture
+def rt(prefect_harness: None, tmp_path: Path, database_url: str, sink: MailSink) -> Iterator[runtime.Runtime]:
+    configured = runtime.configure(make_settings(tmp_path, database_url, sink.url))
+    yield configured
+    configured.store.dispose()
+
+
+def test_reminders_reach_the_relay_once(rt: runtime.Runtime, sink: MailSink) -> None:
+    slug = save_event(rt.store, rt.settings, parse_spec(GOOD.replace("capacity: 40", "capacity: 1"), TEMPLATES)).slug
+    invite(rt, slug, "ayse@example.org", "Ayşe Yılmaz", "token-ayse")
+    invite(rt, slug, "dmitri@example.org", "Дмитрий Иванов", "token-dmitri")
+    assert register(rt, slug, "ayse@example.org", "Ayşe Yılmaz", token="token-ayse") == "registered"
+    assert register(rt, slug, "dmitri@example.org", "Дмитрий Иванов", token="token-dmitri") == "waitlisted"
+    register(rt, slug, "olena@example.org", "Olena Kovalenko")  # an unconfirmed request: no reminder
+
+    state = send_reminder(slug, "1d", return_state=True)
+    result = state.result()
+    assert flow_run_name(state) == f"reminder · {slug}"
+    assert result["reminder"] == 1 and result["reminder-waitlisted"] == 1
+    assert (result["sent"], result["retry"], result["failed"]) == (2, 0, 0)
+    # only the reminders: the registration emails waiting in the outbox are the delivery flow's
+    messages = {r.rcpt_tos[0]: parsed(r) for r in sink.received}
+    assert set(messages) == {"ayse@example.org", "dmitri@example.org"}
+    assert messages["ayse@example.org"]["Subject"].startswith("Erinnerung: Fachvernetzung 2027 am ")
+    assert calendar_method(messages["ayse@example.org"]) == "REQUEST"
+    assert messages["dmitri@example.org"]["Subject"].startswith("Weiterhin auf der Warteliste")
+    assert calendar_method(messages["dmitri@example.org"]) is None
+
+    again = send_reminder(slug, "1d")
+    assert (again["reminder"], again["reminder-waitlisted"], again["already"], again["sent"]) == (0, 0, 2, 0)
+    assert len(sink.received) == 2
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifact = client.read_latest_artifacts()  # type: ignore[call-arg]
+    reports = [a for a in artifact if a.key == f"reminder-report-{slug}"]
+    assert reports and "ayse" not in str(reports[0].data)
