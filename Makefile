@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: demo test lint typecheck bench-invitations bench-registration services browser clean
+.PHONY: demo test lint typecheck bench-invitations bench-registration services browser server worker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,19 @@ bench-invitations: $(STAMP)
 
 bench-registration: $(STAMP) services
 	$(BIN)/python benchmarks/registration.py
+
+## server: a Prefect server for the deployments of prefect.yaml, UI on http://127.0.0.1:4200 (foreground)
+server: $(STAMP)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+## worker: the eventkit work pool, every deployment of prefect.yaml, and a process worker (foreground);
+## the worker needs the EVENTKIT_* settings (database, SMTP relay, secret key) in its environment
+PREFECT_API_URL ?= http://127.0.0.1:4200/api
+worker: $(STAMP)
+	export PREFECT_API_URL=$(PREFECT_API_URL) EVENTKIT_HOME=$(CURDIR); \
+	$(BIN)/prefect work-pool inspect eventkit >/dev/null 2>&1 || $(BIN)/prefect work-pool create eventkit --type process; \
+	$(BIN)/prefect --no-prompt deploy --all && \
+	$(BIN)/prefect worker start --pool eventkit
 
 clean:
 	rm -rf $(VENV) var demo-output

@@ -177,7 +177,7 @@ def lifecycle(slug: str) -> None:
     settings = Settings.from_env()
     rt = runtime.configure(settings)
     with rt.store.session() as session:
-        _, spec = load_event(session, slug)
+        spec = load_event(session, slug)[1]
     if os.environ.get("PREFECT_API_URL"):
         from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment

@@ -27,6 +27,7 @@ from eventkit.mailsink import MailSink, Received, free_port
 from eventkit.settings import PROJECT_ROOT, Settings
 from eventkit.spec import parse_spec
 from tests.conftest import TEMPLATES
+from tests.flows.prefect_server import deploy_args
 from tests.flows.test_delivery import calendar_method, invite, parsed, register
 from tests.test_spec import GOOD
 
@@ -167,7 +168,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             procs["server"] = _start(tmp, "server", server_args, prefect_env)
             wait_for(lambda: _healthy(f"{api}/health", procs["server"], tmp, "server"), 120, "the Prefect server", 0.5)
 
-            for args in (("work-pool", "create", "eventkit", "--type", "process"), ("--no-prompt", "deploy", "--all")):
+            for args in (("work-pool", "create", "eventkit", "--type", "process"), deploy_args()):
                 done = stack.prefect(*args)
                 assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
 
