@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
-import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -23,8 +22,7 @@ from eventkit.runtime import Runtime
 from eventkit.web.pump import Pump
 from eventkit.web.security import CSRF_COOKIE, AdminAuth, Csrf, RateLimiter, set_cookie
 
-NO_FORMAT = "_pages"
-WORKER_THREADS = 8  # pages that belong to no event (errors, organisers' login) use _base alone
+NO_FORMAT = "_pages"  # pages that belong to no event (errors, organisers' login) use _base alone
 
 SECURITY_HEADERS = {
     # no script at all; styles only from this site; personal links in URLs never leak as a Referer
@@ -151,9 +149,6 @@ def create_app(rt: Runtime, *, delivery: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # few worker threads, served in order: forty threads taking turns at the interpreter lock only
-        # stretch every request (and the time a registration holds the event's lock)
-        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         await web.pump.start()
         try:
             yield
