@@ -72,28 +72,7 @@ def claim(
     # rendered now, outside the claim's lock: registration emails are stored unrendered (see notifications)
     notifications.render_pending(rt or runtime.get(), ids)
     with store.session() as session:
-        rows = session.execute(
-            select(
-                OutboxMessage.id,
-                OutboxMessage.sender,
-                OutboxMessage.recipient,
-                OutboxMessage.raw,
-                OutboxMessage.smtputf8,
-                OutboxMessage.kind,
-                Event.slug,
-            )
-            .outerjoin(Event, Event.id == OutboxMessage.event_id)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending", OutboxMessage.raw.is_not(None))
-            .order_by(OutboxMessage.id)
-        )
-        return [
-            Outgoing(r.id, r.sender, r.recipient, r.raw or b"", r.smtputf8, _file_name(r.slug, r.kind, r.id))
-            for r in rows
-        ]
-
-
-def _file_name(slug: str | None, kind: str, outbox_id: int) -> str:
-    return f"{slug or 'eventkit'}-{kind}-{outbox_id:07d}"
+        return outbox.sendable(session, ids, statuses=("sending",))
 
 
 async def deliver_pending(

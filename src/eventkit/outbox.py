@@ -66,8 +66,9 @@ def enqueue(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     return list(ids)
 
 
-def sendable(session: Session, ids: Sequence[int]) -> list[Outgoing]:
-    """The rows among ids still to be sent (a rerun skips what went out before)."""
+def sendable(session: Session, ids: Sequence[int], statuses: Sequence[str] = SENDABLE) -> list[Outgoing]:
+    """The rendered rows among ids still to be sent (a rerun skips what went out before); a delivery that
+    claimed its rows asks for statuses=("sending",)."""
     out: list[Outgoing] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -82,11 +83,12 @@ def sendable(session: Session, ids: Sequence[int]) -> list[Outgoing]:
                 Event.slug,
             )
             .outerjoin(Event, Event.id == OutboxMessage.event_id)
-            .where(OutboxMessage.id.in_(chunk), OutboxMessage.status.in_(SENDABLE))
+            .where(OutboxMessage.id.in_(chunk), OutboxMessage.status.in_(statuses), OutboxMessage.raw.is_not(None))
             .order_by(OutboxMessage.id)
         )
         out.extend(
-            Outgoing(r.id, r.sender, r.recipient, r.raw, r.smtputf8, _file_name(r.slug, r.kind, r.id)) for r in rows
+            Outgoing(r.id, r.sender, r.recipient, r.raw or b"", r.smtputf8, _file_name(r.slug, r.kind, r.id))
+            for r in rows
         )
     return out
 

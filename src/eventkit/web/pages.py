@@ -86,6 +86,31 @@ def field_errors(exc: ValidationFailed, fields: list[FormField], language: str) 
     return out
 
 
+def form_context(
+    slug: str,
+    fields: list[FormField],
+    language: str,
+    values: dict[str, Any],
+    errors: list[SimpleNamespace] | None = None,
+    *,
+    mode: str = "register",
+    token: str | None = None,
+) -> dict[str, Any]:
+    """What web/_form.html needs: for a new registration (token: the invitation's) or for changing one
+    (mode manage, token: the personal link's)."""
+    return {
+        "fields": fields,
+        "core_labels": {k: v.get(language) for k, v in CORE_LABELS.items()},
+        "values": values,
+        "errors": errors or [],
+        "error_for": {e.field: e for e in errors or []},
+        "invitation_token": token if mode == "register" else None,
+        "mode": mode,
+        "manage_token": token if mode == "manage" else None,
+        "action": f"/e/{slug}/register" if mode == "register" else f"/e/{slug}/manage",
+    }
+
+
 def render_form(
     web: Web,
     request: Request,
@@ -96,22 +121,11 @@ def render_form(
     errors: list[SimpleNamespace] | None = None,
     invitation_token: str | None = None,
     status_code: int = 200,
-    mode: str = "register",
-    manage_token: str | None = None,
 ) -> HTMLResponse:
+    """The registration form (new registrations; the personal page has its own frame around the form)."""
     event, spec, fmt, fields = load(web, slug)
     context = event_context(web, event, spec, fmt, language)
-    context.update(
-        fields=fields,
-        core_labels={k: v.get(language) for k, v in CORE_LABELS.items()},
-        values=values,
-        errors=errors or [],
-        error_for={e.field: e for e in errors or []},
-        invitation_token=invitation_token,
-        mode=mode,
-        manage_token=manage_token,
-        action=f"/e/{slug}/register" if mode == "register" else f"/e/{slug}/manage",
-    )
+    context.update(form_context(slug, fields, language, values, errors, token=invitation_token))
     return web.page(
         request,
         "register.html",
@@ -334,15 +348,7 @@ def manage_page(request: Request, slug: str, t: str = "", new: int = 0, saved: i
         token=t,
         new=bool(new),
         saved=bool(saved),
-        fields=fields,
-        core_labels={k: v.get(language) for k, v in CORE_LABELS.items()},
-        values=values,
-        errors=[],
-        error_for={},
-        invitation_token=None,
-        mode="manage",
-        manage_token=t,
-        action=f"/e/{slug}/manage",
+        **form_context(slug, fields, language, values, mode="manage", token=t),
     )
     return web.page(request, "manage.html", language, context, format_name=fmt.name, csrf=True)
 
@@ -373,15 +379,7 @@ async def manage_submit(request: Request, slug: str) -> Response:
             token=token,
             new=False,
             saved=False,
-            fields=fields,
-            core_labels={k: v.get(language) for k, v in CORE_LABELS.items()},
-            values=values,
-            errors=errors,
-            error_for={e.field: e for e in errors},
-            invitation_token=None,
-            mode="manage",
-            manage_token=token,
-            action=f"/e/{slug}/manage",
+            **form_context(slug, fields, language, values, errors, mode="manage", token=token),
         )
         return web.page(request, "manage.html", language, context, format_name=fmt.name, status_code=422, csrf=True)
     except InvalidLink:
