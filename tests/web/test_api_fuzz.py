@@ -56,6 +56,18 @@ emails = st.one_of(
 )
 
 
+@pytest.fixture(autouse=True)
+def _background_randomness_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hypothesis manages the global `random` while it generates data, and calls it flaky when the state
+    moves under it. In a whole test session the Prefect harness leaves its events client running in a
+    background thread, whose websocket pings draw from the global `random`; they get their own generator."""
+    import random
+
+    import websockets.asyncio.connection
+
+    monkeypatch.setattr(websockets.asyncio.connection, "random", random.Random())
+
+
 @pytest.fixture
 def fuzz_api(tmp_path: Path) -> Any:
     with serve(tmp_path, f"sqlite:///{tmp_path / 'fuzz.sqlite3'}") as api:
