@@ -238,8 +238,8 @@ def export_csv(request: Request, slug: str) -> Response:
     )
 
 
-@router.post("/events/{slug}/checkin")
-async def checkin(request: Request, slug: str) -> Response:
+async def _registration_form(request: Request) -> tuple[Web, dict[str, Any], str, int] | Response:
+    """An organiser's form about one registration: token, CSRF and the registration's id checked."""
     web = _web(request)
     form = form_values(await request.form())
     language = web.language(request, field_text(form, "lang") or None)
@@ -251,28 +251,32 @@ async def checkin(request: Request, slug: str) -> Response:
     raw_id = form.get("registration_id")
     if not isinstance(raw_id, str) or not raw_id.isdigit():
         return web.error_page(request, 400, _("No registration was chosen."), language)
+    return web, form, language, int(raw_id)
+
+
+@router.post("/events/{slug}/checkin")
+async def checkin(request: Request, slug: str) -> Response:
+    checked = await _registration_form(request)
+    if isinstance(checked, Response):
+        return checked
+    web, form, language, registration_id = checked
+    _ = gettext_for(language).gettext
     present = form.get("present") == "1"
-    if not registrations.check_in(web.rt, slug, int(raw_id), present):
+    if not registrations.check_in(web.rt, slug, registration_id, present):
         return web.error_page(request, 404, _("There is no such registration with a place."), language)
-    return RedirectResponse(f"/admin/events/{quote(slug)}?lang={language}#r-{raw_id}", status_code=303)
+    return RedirectResponse(f"/admin/events/{quote(slug)}?lang={language}#r-{registration_id}", status_code=303)
 
 
 @router.post("/events/{slug}/cancel")
 async def cancel_for(request: Request, slug: str) -> Response:
     """The organisers cancel a registration (someone called to say so): the person is told by email."""
-    web = _web(request)
-    form = form_values(await request.form())
-    language = web.language(request, field_text(form, "lang") or None)
+    checked = await _registration_form(request)
+    if isinstance(checked, Response):
+        return checked
+    web, form, language, registration_id = checked
     _ = gettext_for(language).gettext
-    if not web.admin.allowed(request):
-        return _refuse(web, request, language)
-    if not web.csrf.valid(request, form.get("csrf_token")):
-        return web.error_page(request, 400, _("The form has expired. Please reload the page and try again."), language)
-    raw_id = form.get("registration_id")
-    if not isinstance(raw_id, str) or not raw_id.isdigit():
-        return web.error_page(request, 400, _("No registration was chosen."), language)
     try:
-        registrations.cancel_by_organiser(web.rt, slug, int(raw_id))
+        registrations.cancel_by_organiser(web.rt, slug, registration_id)
     except InvalidLink:
         return web.error_page(request, 404, _("There is no such registration with a place."), language)
     web.pump.notify(slug)

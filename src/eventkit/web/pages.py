@@ -280,16 +280,28 @@ def _invalid_link(web: Web, request: Request, language: str) -> HTMLResponse:
     )
 
 
-@router.get("/e/{slug}/confirm", response_class=HTMLResponse)
-def confirm_page(request: Request, slug: str, t: str = "") -> HTMLResponse:
-    web = web_of(request)
+def _personal_link(
+    web: Web, request: Request, slug: str, purpose: str, token: str
+) -> tuple[str, dict[str, Any]] | HTMLResponse:
+    """What a personal link shows, and the page's language (the person's own unless ?lang= says
+    otherwise); the error page for a link that is not valid."""
     language = web.language(request)
     try:
-        info = registrations.peek(web.rt, slug, "confirm", t)
+        info = registrations.peek(web.rt, slug, purpose, token)
     except InvalidLink:
         return _invalid_link(web, request, language)
     if "lang" not in request.query_params:
         language = info["language"]
+    return language, info
+
+
+@router.get("/e/{slug}/confirm", response_class=HTMLResponse)
+def confirm_page(request: Request, slug: str, t: str = "") -> HTMLResponse:
+    web = web_of(request)
+    found = _personal_link(web, request, slug, "confirm", t)
+    if isinstance(found, HTMLResponse):
+        return found
+    language, info = found
     event, spec, fmt, _f = load(web, slug)
     context = event_context(web, event, spec, fmt, language)
     expired = info["status"] == "expired" or (
@@ -327,13 +339,10 @@ async def confirm_submit(request: Request, slug: str) -> Response:
 @router.get("/e/{slug}/manage", response_class=HTMLResponse)
 def manage_page(request: Request, slug: str, t: str = "", new: int = 0, saved: int = 0) -> HTMLResponse:
     web = web_of(request)
-    language = web.language(request)
-    try:
-        info = registrations.peek(web.rt, slug, "manage", t)
-    except InvalidLink:
-        return _invalid_link(web, request, language)
-    if "lang" not in request.query_params:
-        language = info["language"]
+    found = _personal_link(web, request, slug, "manage", t)
+    if isinstance(found, HTMLResponse):
+        return found
+    language, info = found
     event, spec, fmt, fields = load(web, slug)
     values = {
         "name": info["name"],
@@ -390,13 +399,10 @@ async def manage_submit(request: Request, slug: str) -> Response:
 @router.get("/e/{slug}/cancel", response_class=HTMLResponse)
 def cancel_page(request: Request, slug: str, t: str = "") -> HTMLResponse:
     web = web_of(request)
-    language = web.language(request)
-    try:
-        info = registrations.peek(web.rt, slug, "manage", t)
-    except InvalidLink:
-        return _invalid_link(web, request, language)
-    if "lang" not in request.query_params:
-        language = info["language"]
+    found = _personal_link(web, request, slug, "manage", t)
+    if isinstance(found, HTMLResponse):
+        return found
+    language, info = found
     event, spec, fmt, _f = load(web, slug)
     context = event_context(web, event, spec, fmt, language)
     context.update(registration=SimpleNamespace(**info), token=t)
