@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: demo test lint typecheck bench-invitations bench-registration services browser server worker clean
+.PHONY: demo test lint typecheck bench-invitations bench-registration services browser print server worker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,16 @@ browser:
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
 
-demo: $(STAMP)
+## print: fonts with Latin, Arabic and Cyrillic glyphs for the PDFs, and poppler (pdftotext, pdftoppm) for their tests
+print:
+	@if [ ! -x /usr/bin/pdftotext ] || [ ! -d /usr/share/fonts/truetype/noto ]; then \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils fonts-noto-core; fi
+
+demo: $(STAMP) print
 	$(BIN)/eventkit demo --out demo-output
 
-test: $(STAMP) services browser
+test: $(STAMP) services browser print
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

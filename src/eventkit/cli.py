@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import OperationalError
 
-from eventkit.events import EventNotFound
+from eventkit.events import EventCancelled, EventNotFound
 from eventkit.i18n import LANGUAGES, gettext_for
 from eventkit.settings import Settings, SettingsError
 from eventkit.validation import ValidationFailed
@@ -56,6 +56,17 @@ def user_errors(func: F) -> F:
                 ),
                 err=True,
             )
+            sys.exit(2)
+        except EventCancelled as exc:
+            click.echo(
+                _(
+                    "The event %(slug)s is cancelled, so its time or place cannot change any more. "
+                    "For a new date, create a new event with its own slug.",
+                    slug=exc.slug,
+                ),
+                err=True,
+            )
+            click.echo(_("Nothing was stored."), err=True)
             sys.exit(2)
         except OperationalError as exc:
             click.echo(_("The database cannot be reached: %(detail)s", detail=str(exc.orig)), err=True)
@@ -113,7 +124,73 @@ def event_create(spec_file: Path) -> None:
         )
     else:
         click.echo(_("Updated event %(slug)s.", slug=saved.slug), err=True)
+    if saved.changed:
+        _announce_change(rt, saved.slug, saved.previous)
     click.echo(saved.slug)
+
+
+@event.command("cancel")
+@click.argument("slug")
+@click.option("--reason", default=None, help="A sentence for the cancellation email, e.g. why and what comes next.")
+@user_errors
+def event_cancel(slug: str, reason: str | None) -> None:
+    """Cancel event SLUG: tell everyone invited or registered (METHOD:CANCEL) and cancel its scheduled runs."""
+    from eventkit import runtime
+    from eventkit.changes import NotCancellable, cancel_event
+    from eventkit.validation import N_, Problems, clean_line, has_control
+
+    settings = Settings.from_env()
+    rt = runtime.configure(settings)
+    if reason is not None:
+        problems = Problems()
+        if has_control(reason):
+            problems.add("--reason", N_("must be a single line without control characters"))
+        elif len(reason) > 1000:
+            problems.add(
+                "--reason", N_("is too long (%(length)s characters, at most %(max)s)"), length=len(reason), max=1000
+            )
+        problems.raise_if_any()
+        reason = clean_line(reason) or None
+    try:
+        sequence = cancel_event(rt, slug, reason)
+    except NotCancellable as exc:
+        if str(exc) == "cancelled":
+            click.echo(_("The event %(slug)s is cancelled already.", slug=slug), err=True)
+        else:
+            click.echo(_("The event %(slug)s is over: there is nothing left to cancel.", slug=slug), err=True)
+        sys.exit(2)
+    click.echo(_("Cancelled event %(slug)s (calendar sequence %(sequence)s).", slug=slug, sequence=sequence), err=True)
+    _announce_change(rt, slug, None, always=True)
+
+
+def _announce_change(rt: Any, slug: str, previous: dict[str, Any] | None, *, always: bool = False) -> None:
+    """Run event-changed (here, reporting to the Prefect server if one is configured) once people know the event."""
+    from eventkit.changes import previous_of
+    from eventkit.events import announced, find_event
+
+    with rt.store.session() as session:
+        if not always and not announced(session, find_event(session, slug)):
+            return  # nobody has been told of the event yet: there is no one to update
+    from flows.changes import event_changed
+
+    state = event_changed(slug, previous_of(previous) if previous else None, return_state=True)
+    if state.is_failed():
+        click.echo(_("The event-changed run failed: %(detail)s", detail=state.message or ""), err=True)
+        sys.exit(1)
+    result = state.result()
+    written, sent = result["written"], result["sent"]
+    click.echo(
+        _(
+            "Told %(people)s people of the change (%(sent)s sent, %(failed)s failed, %(waiting)s waiting); "
+            "%(runs)s scheduled runs moved or cancelled.",
+            people=written["emails"] + written["already"],
+            sent=sent["sent"],
+            failed=sent["failed"],
+            waiting=sent["retry"],
+            runs=len(result["runs"]),
+        ),
+        err=True,
+    )
 
 
 @main.command()

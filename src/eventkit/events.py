@@ -15,7 +15,7 @@ from eventkit.formats import Format, discover
 from eventkit.render import translate
 from eventkit.settings import Settings
 from eventkit.spec import EventSpec
-from eventkit.store import Event, Store
+from eventkit.store import Event, Invitation, Registration, Store
 
 # a change to any of these moves or changes the calendar entry: SEQUENCE rises (RFC 5546 2.1.4)
 SIGNIFICANT = ("start", "end", "timezone", "venue", "online_url", "title")
@@ -27,12 +27,29 @@ class EventNotFound(LookupError):
         self.slug = slug
 
 
+class EventCancelled(ValueError):
+    """A cancelled event cannot move: create a new event (a new slug) for the new date."""
+
+    def __init__(self, slug: str):
+        super().__init__(slug)
+        self.slug = slug
+
+
+def announced(session: Session, event: Event) -> bool:
+    """Whether anyone has heard of the event yet (an invitation or a registration exists)."""
+    return any(
+        session.scalar(select(model.id).where(model.event_id == event.id).limit(1)) is not None
+        for model in (Invitation, Registration)
+    )
+
+
 @dataclass(frozen=True)
 class Saved:
     slug: str
     created: bool
     changed: tuple[str, ...]
     sequence: int
+    previous: dict[str, Any] | None = None  # the stored spec before this update, when something significant changed
 
 
 def save_event(store: Store, settings: Settings, spec: EventSpec) -> Saved:
@@ -51,10 +68,12 @@ def save_event(store: Store, settings: Settings, spec: EventSpec) -> Saved:
             return Saved(spec.slug, True, (), 0)
         old = event.spec
         changed = tuple(k for k in SIGNIFICANT if old.get(k) != data.get(k))
+        if changed and event.status == "cancelled":
+            raise EventCancelled(spec.slug)
         if changed:
             event.sequence += 1
         _apply(event, spec, data)
-        return Saved(spec.slug, False, changed, event.sequence)
+        return Saved(spec.slug, False, changed, event.sequence, dict(old) if changed else None)
 
 
 def _apply(event: Event, spec: EventSpec, data: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from eventkit.events import event_view
 from eventkit.formats import Format, discover
 from eventkit.mail import Recipient
-from eventkit.spec import EventSpec, validate_spec
+from eventkit.spec import EventSpec, Venue, validate_spec
 from eventkit.validation import Problems
 
 SAMPLE_RECIPIENT = Recipient("Yasemin Şahin-Müller", "yasemin.sahin@example.org", "Interkultureller Verein e.V.")
@@ -81,6 +81,12 @@ def sample_answers(fmt: Format, language: str) -> list[tuple[str, str]]:
     return summary
 
 
+SAMPLE_CANCELLATION = {
+    "de": "Wegen einer Unwetterwarnung für den ganzen Landkreis sagen wir das Treffen ab. Ein neuer Termin folgt.",
+    "en": "Because of a severe weather warning for the whole district we are cancelling the meeting. A new date will follow.",
+}
+
+
 def sample_context(template_dir: Path, format_name: str, language: str, base_url: str) -> dict[str, Any]:
     fmt = discover(template_dir)[format_name]
     spec = sample_spec(template_dir, format_name)
@@ -104,6 +110,25 @@ def sample_context(template_dir: Path, format_name: str, language: str, base_url
             status="registered", answers_summary=sample_answers(fmt, language), position=3, calendar_attached=True
         ),
         "optin_expires": now + timedelta(days=2),
+        # the survey emails: the personal survey link, open for two weeks after the event
+        "survey": SimpleNamespace(
+            link=f"{base_url}/e/{spec.slug}/survey?t=SAMPLE-SURVEY-TOKEN",
+            closes_at=spec.end + timedelta(days=14),
+            questions=len(fmt.survey),
+        ),
         # the reminder emails: the format's last reminder before the start ("1d" by default)
         "reminder": SimpleNamespace(label="1d", offset=timedelta(days=1), days_before=1),
+        # the change emails: the event was a week earlier at another place; the organisers' note on a cancellation
+        "change": SimpleNamespace(
+            before=SimpleNamespace(
+                start=spec.start - timedelta(days=7),
+                end=spec.end - timedelta(days=7),
+                venue=Venue("Bürgerhaus am Markt", "Am Markt 3, 38518 Gifhorn"),
+                online_url=None,
+                title=spec.title,
+                days=[day - timedelta(days=7) for day in spec.days],
+            ),
+            changed=["start", "end", "venue"],
+            reason=SAMPLE_CANCELLATION[language],
+        ),
     }
