@@ -15,8 +15,8 @@ from prefect.runtime import flow_run
 from eventkit import changes, delivery, lifecycle, runtime
 from eventkit.events import format_for, load_event
 from eventkit.invitations import TransientDeliveryError
-from eventkit.transport import transport_for
 from flows.lifecycle import cancel_phases, move_phases, phase_of, schedule_phase
+from flows.relay import relay
 
 
 def _run_name() -> str:
@@ -48,10 +48,8 @@ def write_change_emails(slug: str, previous: dict[str, Any] | None) -> dict[str,
 )
 def deliver_change_emails(slug: str) -> dict[str, int]:
     rt = runtime.get()
-    with rt.smtp_slots:
-        done = asyncio.run(
-            delivery.deliver_pending(rt.store, transport_for(rt.settings), slug=slug, kinds=list(changes.KINDS), rt=rt)
-        )
+    with relay(rt) as transport:
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug, kinds=list(changes.KINDS), rt=rt))
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:
         total = done.sent + done.retry + done.failed

@@ -10,7 +10,7 @@ from prefect.runtime import flow_run
 
 from eventkit import delivery, registrations, runtime
 from eventkit.invitations import TransientDeliveryError
-from eventkit.transport import transport_for
+from flows.relay import relay
 
 
 def _run_name() -> str:
@@ -45,8 +45,8 @@ def expire_requests() -> int:
 )
 def deliver_pending(slug: str | None) -> dict[str, int]:
     rt = runtime.get()
-    with rt.smtp_slots:
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), slug=slug))
+    with relay(rt) as transport:
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug))
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:
         # the outcome of each recipient is recorded already; a retry sends only the deferred ones

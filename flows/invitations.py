@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from eventkit import invitations, runtime
 from eventkit.invitees import read_invitees
 from eventkit.reports import delivery_markdown
-from eventkit.transport import transport_for
+from flows.relay import relay
 
 
 def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
@@ -57,8 +57,8 @@ def prepare_batch(slug: str, first: int, last: int) -> int:
 )
 def deliver_batch(slug: str, first: int, last: int) -> dict[str, int]:
     rt = runtime.get()
-    with rt.smtp_slots:
-        return asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt.settings), slug, first, last))
+    with relay(rt) as transport:
+        return asyncio.run(invitations.deliver_batch(rt.store, transport, slug, first, last))
 
 
 @flow(

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eventkit import delivery, reminders, runtime
 from eventkit.invitations import TransientDeliveryError
-from eventkit.transport import transport_for
+from flows.relay import relay
 
 
 def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
@@ -38,12 +38,8 @@ def enqueue_reminders(slug: str, reminder: str) -> dict[str, int]:
 )
 def deliver_reminders(slug: str) -> dict[str, int]:
     rt = runtime.get()
-    with rt.smtp_slots:
-        done = asyncio.run(
-            delivery.deliver_pending(
-                rt.store, transport_for(rt.settings), slug=slug, kinds=list(reminders.KINDS), rt=rt
-            )
-        )
+    with relay(rt) as transport:
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug, kinds=list(reminders.KINDS), rt=rt))
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:
         # each recipient's outcome is recorded already; a retry sends only the deferred ones

@@ -19,6 +19,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     path: Path | None = None
+    at: float = 0.0  # time.monotonic() when it arrived: what a relay's rate limit is about
 
 
 @dataclass
@@ -41,7 +42,7 @@ class SinkHandler:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 path = self.directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{number:06d}.eml"
                 path.write_bytes(data)
-            item = Received(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], data, path)
+            item = Received(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], data, path, time.monotonic())
             self.received.append(item)
         if self.on_message is not None:
             self.on_message(item)

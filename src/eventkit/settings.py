@@ -82,6 +82,10 @@ class Settings:
     delivery: str = "inline"
     # registrations (and other form posts) per client address: (requests, seconds); None: no limit
     rate_limit: tuple[int, int] | None = (10, 60)
+    # the relay's limits for all workers together (Prefect global concurrency limits; see flows/relay.py):
+    # messages per period, and connections open at once; None: no shared limit
+    smtp_rate: tuple[int, int] | None = None
+    smtp_connections: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
@@ -115,6 +119,8 @@ class Settings:
             batch_size=_positive_int(env, "EVENTKIT_BATCH_SIZE", 250),
             delivery=_choice(env, "EVENTKIT_DELIVERY", ("inline", "prefect"), "inline"),
             rate_limit=_rate_limit(env.get("EVENTKIT_RATE_LIMIT") or "10/minute"),
+            smtp_rate=_rate_limit(env.get("EVENTKIT_SMTP_RATE_LIMIT") or "off", "EVENTKIT_SMTP_RATE_LIMIT"),
+            smtp_connections=_positive_int(env, "EVENTKIT_SMTP_CONNECTIONS", 0) or None,
         )
 
 
@@ -141,14 +147,14 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 
 
-def _rate_limit(raw: str) -> tuple[int, int] | None:
+def _rate_limit(raw: str, name: str = "EVENTKIT_RATE_LIMIT") -> tuple[int, int] | None:
     """'10/minute', '100/hour', '5/second' or 'off'."""
     value = raw.strip().lower()
     if value in ("off", "none", "0"):
         return None
     count, _, period = value.partition("/")
     if not count.strip().isdigit() or int(count) < 1 or period.strip() not in _PERIODS:
-        raise SettingsError("EVENTKIT_RATE_LIMIT: must look like 10/minute, 100/hour or off")
+        raise SettingsError(f"{name}: must look like 10/minute, 100/hour or off")
     return int(count), _PERIODS[period.strip()]
 
 

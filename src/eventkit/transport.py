@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import ssl
 import tempfile
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +20,31 @@ from eventkit.settings import Settings, SmtpConfig
 
 # a connection that drops mid-batch is opened again this often before the rest waits for a retry
 RECONNECTS_PER_BATCH = 2
+
+
+# waits until the relay may take one more message (a rate limit); shared by all of a process's deliveries
+Throttle = Callable[[], Awaitable[None]]
+
+
+class Pacer:
+    """A rate limit for one process: messages at most `count` per `seconds`, evenly spaced.
+
+    Workers under Prefect share one limit through a Prefect global concurrency limit instead (flows/relay.py);
+    this is for the web app's own delivery and other runs outside Prefect.
+    """
+
+    def __init__(self, count: int, seconds: float):
+        self.interval = seconds / count
+        self._next = 0.0
+        self._lock = threading.Lock()  # deliveries run in several threads, each with its own event loop
+
+    async def __call__(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 class Transport(Protocol):
@@ -49,8 +77,9 @@ def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
 class SmtpTransport:
     """Sends a batch over one reused connection; 4xx and dropped connections mean retry, 5xx means failed."""
 
-    def __init__(self, config: SmtpConfig):
+    def __init__(self, config: SmtpConfig, throttle: Throttle | None = None):
         self.config = config
+        self.throttle = throttle
 
     def _client(self) -> aiosmtplib.SMTP:
         c = self.config
@@ -88,6 +117,8 @@ class SmtpTransport:
                 return results
             try:
                 while current is not None:
+                    if self.throttle is not None:
+                        await self.throttle()
                     results.append(await self._send_one(client, current))
                     current = next(pending, None)
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, ConnectionError) as exc:
@@ -124,7 +155,20 @@ class SmtpTransport:
         return DeliveryResult(msg.id, "sent", None)
 
 
-def transport_for(settings: Settings) -> Transport:
+_pacers: dict[tuple[int, int], Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def pacer_for(settings: Settings) -> Pacer | None:
+    """This process's pacer for EVENTKIT_SMTP_RATE_LIMIT (one per process, shared by its deliveries)."""
+    if settings.smtp_rate is None:
+        return None
+    with _pacers_lock:
+        return _pacers.setdefault(settings.smtp_rate, Pacer(*settings.smtp_rate))
+
+
+def transport_for(settings: Settings, throttle: Throttle | None = None) -> Transport:
+    """The relay (throttled by `throttle`, else by this process's pacer if a rate is set) or the mail directory."""
     if settings.smtp is not None:
-        return SmtpTransport(settings.smtp)
+        return SmtpTransport(settings.smtp, throttle or pacer_for(settings))
     return MailDirTransport(settings.mail_dir)

@@ -1,0 +1,80 @@
+"""The mail relay's limits, kept by all workers together: Prefect global concurrency limits per connection and message.
+
+A small association's mail provider takes, say, 30 messages a minute and two connections at once. With
+EVENTKIT_SMTP_RATE_LIMIT=30/minute and EVENTKIT_SMTP_CONNECTIONS=2 in the workers' environment, every
+delivery in every worker takes a slot of `eventkit-smtp-connections` for its connection and one of
+`eventkit-smtp-rate` (a rate limit: slots decay at 0.5 per second) before each message. The first run
+creates both limits from these settings; afterwards the operator can change them on the Prefect UI's
+Concurrency page, and what is set there counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import httpx
+from prefect import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.asyncio import rate_limit
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectNotFound
+
+from eventkit.runtime import Runtime
+from eventkit.settings import Settings
+from eventkit.transport import Throttle, Transport, transport_for
+
+CONNECTIONS = "eventkit-smtp-connections"
+RATE = "eventkit-smtp-rate"
+
+
+def wanted_limits(settings: Settings) -> dict[str, tuple[int, float]]:
+    """The global limits the settings ask for: name -> (slots, slot decay per second; 0 for a concurrency limit)."""
+    limits: dict[str, tuple[int, float]] = {}
+    if settings.smtp is None:
+        return limits  # the mail directory has no limits to keep
+    if settings.smtp_connections:
+        limits[CONNECTIONS] = (settings.smtp_connections, 0.0)
+    if settings.smtp_rate:
+        count, seconds = settings.smtp_rate
+        per_second = count / seconds
+        # at most a second's worth at once: 30/minute is one message every two seconds, never a burst of 30
+        limits[RATE] = (max(1, math.floor(per_second)), per_second)
+    return limits
+
+
+def ensure_limits(settings: Settings) -> dict[str, tuple[int, float]]:
+    """Create the global limits the settings ask for, where the Prefect server has none of that name yet."""
+    limits = wanted_limits(settings)
+    if not limits:
+        return limits
+    with get_client(sync_client=True) as client:
+        for name, (slots, decay) in limits.items():
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+                continue
+            except ObjectNotFound:
+                pass
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=slots, slot_decay_per_second=decay, active=True)
+                )
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 409:  # another worker made it first
+                    raise
+    return limits
+
+
+async def _one_message() -> None:
+    await rate_limit(RATE, occupy=1, strict=True)
+
+
+@contextmanager
+def relay(rt: Runtime) -> Iterator[Transport]:
+    """A transport to the relay that keeps this process's and all workers' limits, for one delivery."""
+    limits = ensure_limits(rt.settings)
+    throttle: Throttle | None = _one_message if RATE in limits else None
+    shared = concurrency(CONNECTIONS, occupy=1, strict=True) if CONNECTIONS in limits else nullcontext()
+    with rt.smtp_slots, shared:
+        yield transport_for(rt.settings, throttle)
