@@ -14,6 +14,10 @@ from flows.relay import relay
 
 
 def _run_name() -> str:
+    # a run the lifecycle scheduled keeps the name it was given there ("registration close · <slug>")
+    given = flow_run.name
+    if given and given.startswith("registration close · "):
+        return str(given)
     return f"deliver · {flow_run.parameters.get('slug') or 'sweep'}"
 
 

@@ -64,7 +64,7 @@ def _report(slug: str, reminder: str, enqueued: dict[str, int], delivered: dict[
     return "\n".join(lines) + "\n"
 
 
-@flow(name="send-reminder", flow_run_name="reminder · {slug}", log_prints=False)
+@flow(name="send-reminder", flow_run_name="reminder {reminder} · {slug}", log_prints=False)
 def send_reminder(slug: str, reminder: str = "1d", retry_delays: list[float] | None = None) -> dict[str, int]:
     """Remind the registered people of what they need on the day, and tell the waiting list where it stands.
 

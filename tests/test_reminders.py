@@ -133,7 +133,9 @@ def make_event(rt: Runtime, capacity: int) -> str:
     return spec.slug
 
 
-def invited(rt: Runtime, slug: str, address: str, name: str, language: str = "de") -> RegistrationInput:
+def invited(
+    rt: Runtime, slug: str, address: str, name: str, language: str = "de", now: datetime = BEFORE
+) -> RegistrationInput:
     """A person invited by a personal link and registered with it (a place, or the waiting list)."""
     token = secrets.token_urlsafe(16)
     with rt.store.session() as s:
@@ -144,7 +146,7 @@ def invited(rt: Runtime, slug: str, address: str, name: str, language: str = "de
         digest = token_hash(rt.settings.secret_key, "register", token)
         s.add(Invitation(event_id=event_id, person_id=row.id, token_hash=digest, status="invited"))
     data = RegistrationInput(name, address, None, language, {})
-    registrations.submit(rt, slug, data, invitation_token=token, now=BEFORE)
+    registrations.submit(rt, slug, data, invitation_token=token, now=now)
     return data
 
 

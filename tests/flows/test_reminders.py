@@ -36,7 +36,7 @@ def test_reminders_reach_the_relay_once(rt: runtime.Runtime, sink: MailSink) -> 
 
     state = send_reminder(slug, "1d", return_state=True)
     result = state.result()
-    assert flow_run_name(state) == f"reminder · {slug}"
+    assert flow_run_name(state) == f"reminder 1d · {slug}"  # the name the lifecycle gives the scheduled run
     assert result["reminder"] == 1 and result["reminder-waitlisted"] == 1
     assert (result["sent"], result["retry"], result["failed"]) == (2, 0, 0)
     # only the reminders: the registration emails waiting in the outbox are the delivery flow's
