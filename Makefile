@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: demo test lint typecheck bench-invitations bench-registration services browser print server worker clean
+.PHONY: demo test lint typecheck bench-invitations bench-registration bench-recap bench-planner bench-two-workers services browser print server worker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,11 @@ browser:
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
 
-## print: fonts with Latin, Arabic and Cyrillic glyphs for the PDFs, and poppler (pdftotext, pdftoppm) for their tests
+## print: fonts with Latin, Arabic, Cyrillic and CJK glyphs for the PDFs, and poppler (pdftotext, pdftoppm) for their tests
 print:
-	@if [ ! -x /usr/bin/pdftotext ] || [ ! -d /usr/share/fonts/truetype/noto ]; then \
+	@if [ ! -x /usr/bin/pdftotext ] || [ ! -d /usr/share/fonts/truetype/noto ] || [ ! -d /usr/share/fonts/truetype/droid ]; then \
 		apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils fonts-noto-core; fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils fonts-noto-core fonts-droid-fallback; fi
 
 demo: $(STAMP) print
 	$(BIN)/eventkit demo --out demo-output
@@ -52,6 +52,16 @@ bench-invitations: $(STAMP)
 
 bench-registration: $(STAMP) services
 	$(BIN)/python benchmarks/registration.py
+
+bench-recap: $(STAMP) print
+	$(BIN)/python benchmarks/recap.py
+
+bench-planner: $(STAMP)
+	$(BIN)/python benchmarks/planner.py
+
+## bench-two-workers: a Prefect server and the store on PostgreSQL, two workers, one campaign: each email once
+bench-two-workers: $(STAMP) services
+	$(BIN)/python benchmarks/two_workers.py
 
 ## server: a Prefect server for the deployments of prefect.yaml, UI on http://127.0.0.1:4200 (foreground)
 server: $(STAMP)

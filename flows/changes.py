@@ -16,7 +16,7 @@ from eventkit import changes, delivery, lifecycle, runtime
 from eventkit.events import format_for, load_event
 from eventkit.invitations import TransientDeliveryError
 from flows.lifecycle import cancel_phases, move_phases, phase_of, schedule_phase
-from flows.relay import relay
+from flows.relay import claimant, relay
 
 
 def _run_name() -> str:
@@ -49,7 +49,11 @@ def write_change_emails(slug: str, previous: dict[str, Any] | None) -> dict[str,
 def deliver_change_emails(slug: str) -> dict[str, int]:
     rt = runtime.get()
     with relay(rt) as transport:
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug, kinds=list(changes.KINDS), rt=rt))
+        done = asyncio.run(
+            delivery.deliver_pending(
+                rt.store, transport, slug=slug, kinds=list(changes.KINDS), rt=rt, claimant=claimant()
+            )
+        )
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:
         total = done.sent + done.retry + done.failed

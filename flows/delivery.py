@@ -10,7 +10,8 @@ from prefect.runtime import flow_run
 
 from eventkit import delivery, registrations, runtime
 from eventkit.invitations import TransientDeliveryError
-from flows.relay import relay
+from flows.relay import claimant, relay
+from flows.tables import publish_registration_table
 
 
 def _run_name() -> str:
@@ -50,7 +51,7 @@ def expire_requests() -> int:
 def deliver_pending(slug: str | None) -> dict[str, int]:
     rt = runtime.get()
     with relay(rt) as transport:
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug))
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug, claimant=claimant()))
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:
         # the outcome of each recipient is recorded already; a retry sends only the deferred ones
@@ -79,4 +80,6 @@ def deliver_outbox(slug: str | None = None, retry_delays: list[float] | None = N
     counts = deliver(slug)
     waiting = delivery.waiting(runtime.get().store, slug=slug)
     logger.info("delivered: sent %(sent)d, failed %(failed)d", counts)
+    if slug is not None and flow_run.name and str(flow_run.name).startswith("registration close · "):
+        publish_registration_table(slug)  # the figures at the close of registration, for the preparation
     return {**counts, "expired": expired, "waiting": waiting}

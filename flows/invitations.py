@@ -10,11 +10,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
+from sqlalchemy.exc import IntegrityError
 
 from eventkit import invitations, runtime
 from eventkit.invitees import read_invitees
 from eventkit.reports import delivery_markdown
-from flows.relay import relay
+from flows.relay import claimant, relay
 
 
 def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
@@ -41,7 +42,26 @@ def plan_batches(slug: str) -> list[tuple[int, int]]:
     return invitations.plan_batches(rt.store, slug, rt.settings.batch_size)
 
 
-@task(name="prepare-batch", task_run_name="prepare {first}–{last}", cache_policy=NO_CACHE)
+def _made_meanwhile(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
+    """Another run of the same campaign made some of this batch's emails at the same moment (their keys are
+    unique): trying again finds them made and makes the rest."""
+    try:
+        state.result()
+    except IntegrityError:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is final
+        return False
+    return False
+
+
+@task(
+    name="prepare-batch",
+    task_run_name="prepare {first}–{last}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_made_meanwhile,
+)
 def prepare_batch(slug: str, first: int, last: int) -> int:
     rt = runtime.get()
     return invitations.prepare_batch(rt.store, rt.settings, rt.renderer, slug, first, last)
@@ -58,7 +78,7 @@ def prepare_batch(slug: str, first: int, last: int) -> int:
 def deliver_batch(slug: str, first: int, last: int) -> dict[str, int]:
     rt = runtime.get()
     with relay(rt) as transport:
-        return asyncio.run(invitations.deliver_batch(rt.store, transport, slug, first, last))
+        return asyncio.run(invitations.deliver_batch(rt.store, transport, slug, first, last, claimant()))
 
 
 @flow(
@@ -72,9 +92,15 @@ def send_invitations(
 ) -> dict[str, int]:
     """Import invitees (optional), then make and deliver every invitation not sent yet; report the outcome."""
     logger = get_run_logger()
+    skipped = 0
     if invitees_csv:
         summary = import_invitees(slug, invitees_csv)
-        logger.info("invitee list: %(invited)s new invitations, %(already_invited)s already invited", summary)
+        logger.info(
+            "invitee list: %(invited)s new invitations, %(already_invited)s already invited, "
+            "%(unsubscribed)s skipped: unsubscribed",
+            summary,
+        )
+        skipped = summary.get("unsubscribed", 0)
     deliver = deliver_batch if retry_delays is None else deliver_batch.with_options(retry_delay_seconds=retry_delays)
     batches = plan_batches(slug)
     logger.info("%d batches to make or send", len(batches))
@@ -83,15 +109,20 @@ def send_invitations(
         prepared = prepare_batch.submit(slug, first, last)
         deliveries.append(deliver.submit(slug, first, last, wait_for=[prepared]))  # type: ignore[call-overload]
     wait(deliveries)
-    report = invitations.delivery_report(runtime.get().store, slug)
+    rt = runtime.get()
+    report = invitations.delivery_report(rt.store, slug)
+    markdown = delivery_markdown(slug, "invitation", report, personal=rt.settings.debug_personal_data)
     create_markdown_artifact(
         key=f"delivery-report-{slug}",
-        markdown=delivery_markdown(slug, "invitation", report),
+        markdown=markdown + (f"\nskipped: unsubscribed: {skipped}\n" if skipped else ""),
         description=f"Invitations for {slug}: {report.sent} sent, {report.failed} failed, {report.waiting} waiting",
     )
     logger.info(
         "sent %d, retried %d, failed %d, waiting %d", report.sent, report.retried, report.failed, report.waiting
     )
+    if report.in_flight:
+        # this run's own claims were all settled above: these are another run's, sending right now
+        logger.info("%d invitations are being sent by another run of this campaign", report.in_flight)
     if report.waiting:
         # the run shows as failed so that an operator retries it; the retry sends only what is still waiting
         raise invitations.TransientDeliveryError(f"{report.waiting} invitations still deferred after all retries")

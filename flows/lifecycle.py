@@ -23,6 +23,7 @@ from prefect.states import Cancelled, Scheduled
 from eventkit import lifecycle, runtime
 from eventkit.events import format_for, load_event
 from flows.invitations import send_invitations
+from flows.tables import publish_registration_table
 
 
 @task(name="plan-phases", cache_policy=NO_CACHE)
@@ -112,6 +113,7 @@ def event_lifecycle(slug: str, now: datetime | None = None) -> list[dict[str, An
         markdown=lifecycle.timeline_markdown(slug, timezone, [lifecycle.Phase.from_dict(p) for p in timeline]),
         description=f"Lifecycle of {slug}: phases and their scheduled runs",
     )
+    publish_registration_table(slug)
     if invited.is_failed():
         # the phases are scheduled all the same; a retry of this run sends what is left and schedules nothing twice
         invited.result()

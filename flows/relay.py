@@ -14,12 +14,12 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
-import httpx
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import rate_limit
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.runtime import flow_run
 
 from eventkit.runtime import Runtime
 from eventkit.settings import Settings
@@ -60,10 +60,15 @@ def ensure_limits(settings: Settings) -> dict[str, tuple[int, float]]:
                 client.create_global_concurrency_limit(
                     GlobalConcurrencyLimitCreate(name=name, limit=slots, slot_decay_per_second=decay, active=True)
                 )
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code != 409:  # another worker made it first
-                    raise
+            except ObjectAlreadyExists:
+                continue  # another delivery made it first
     return limits
+
+
+def claimant() -> str | None:
+    """The name a delivery's claims carry: this flow run's id, the same in every retry of the run."""
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else None
 
 
 async def _one_message() -> None:

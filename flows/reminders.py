@@ -10,7 +10,8 @@ from prefect.cache_policies import NO_CACHE
 
 from eventkit import delivery, reminders, runtime
 from eventkit.invitations import TransientDeliveryError
-from flows.relay import relay
+from flows.relay import claimant, relay
+from flows.tables import publish_registration_table
 
 
 def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
@@ -39,7 +40,11 @@ def enqueue_reminders(slug: str, reminder: str) -> dict[str, int]:
 def deliver_reminders(slug: str) -> dict[str, int]:
     rt = runtime.get()
     with relay(rt) as transport:
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug, kinds=list(reminders.KINDS), rt=rt))
+        done = asyncio.run(
+            delivery.deliver_pending(
+                rt.store, transport, slug=slug, kinds=list(reminders.KINDS), rt=rt, claimant=claimant()
+            )
+        )
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:
         # each recipient's outcome is recorded already; a retry sends only the deferred ones
@@ -88,4 +93,5 @@ def send_reminder(slug: str, reminder: str = "1d", retry_delays: list[float] | N
         markdown=_report(slug, reminder, enqueued, delivered),
         description=f"Reminder {reminder} for {slug}: {delivered['sent']} sent, {delivered['failed']} failed",
     )
+    publish_registration_table(slug)
     return {**enqueued, **delivered}

@@ -24,7 +24,9 @@ from tests.test_reminders import BEFORE, NAMES, invited
 from tests.test_spec import GOOD
 
 MOVED = GOOD.replace("2027-11-20T12:00", "2027-11-27T10:00").replace("2027-11-20T17:00", "2027-11-27T15:00")
-MOVED = MOVED.replace("2027-11-16T23:59", "2027-11-23T23:59").replace('"12:00"', '"10:00"').replace('"13:30"', '"11:30"')
+MOVED = (
+    MOVED.replace("2027-11-16T23:59", "2027-11-23T23:59").replace('"12:00"', '"10:00"').replace('"13:30"', '"11:30"')
+)
 
 
 @pytest.fixture
@@ -35,7 +37,9 @@ def rt(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
 
 
 def make_event(rt: Runtime, spec: str = GOOD, capacity: int = 2) -> str:
-    return save_event(rt.store, rt.settings, parse_spec(spec.replace("capacity: 40", f"capacity: {capacity}"), TEMPLATES)).slug
+    return save_event(
+        rt.store, rt.settings, parse_spec(spec.replace("capacity: 40", f"capacity: {capacity}"), TEMPLATES)
+    ).slug
 
 
 def invite_only(rt: Runtime, slug: str, address: str, name: str, language: str = "de") -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import email
 import email.policy
+import json
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Pa
         with spec.with_name(f"{spec.stem}-invitees.csv").open(encoding="utf-8") as fh:
             expected += sum(1 for _ in csv.DictReader(fh))
     mails = sorted((out / "mail").glob("*.eml"))
-    invitations = [m for m in mails if "-invitation-" in m.name]
+    invitations = [m for m in mails if "-invitation-" in m.name and "-survey-invitation-" not in m.name]
     assert len(invitations) == expected
     for path in invitations:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -40,6 +41,26 @@ def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Pa
     assert [p.get_param("method") for p in msg.walk() if p.get_content_type() == "text/calendar"] == ["CANCEL"]
     assert "barcamp-2027-hannover: 10 registered, 1 waiting, 1 cancelled, 1 promoted" in result.output
     assert f"{len(mails)} emails written" in result.output
+
+    # every later phase ran, in compressed time, and left what the contract names in OUT
+    for slug in ("fachvernetzung-2027-gifhorn", "netzwerktreffen-2027-gera", "barcamp-2027-hannover"):
+        for name in (f"recap-{slug}.pdf", f"attendance-{slug}.pdf", f"evaluation-{slug}.pdf"):
+            assert (out / name).read_bytes().startswith(b"%PDF-"), name
+        rows = list(
+            csv.reader((out / f"survey-{slug}.csv").read_text(encoding="utf-8-sig").splitlines(), delimiter=";")
+        )
+        assert len(rows) > 3  # a header and the simulated answers (more than the minimum group)
+    assert (out / "session-plan-barcamp-2027-hannover.pdf").read_bytes().startswith(b"%PDF-")
+    export = json.loads((out / "export-person.json").read_text(encoding="utf-8"))
+    assert export["email"] == "zeynep.aydin@example.org"
+    timeline = result.output.split("The lifecycle in compressed time")[1]
+    phases = ("reminder-7d", "reminder-1d", "registration-close", "sessions", "working-groups", "event", "recap")
+    for phase in (*phases, "survey", "evaluation", "purge"):
+        assert f"  {phase} " in timeline
+    assert "FAILED" not in timeline
+    names = " ".join(m.name for m in mails)
+    for kind in ("-reminder-", "-recap-thanks-", "-survey-invitation-", "-survey-reminder-"):
+        assert f"barcamp-2027-hannover{kind}" in names
     # a second run starts from nothing and ends the same
     again = CliRunner().invoke(main, ["--lang", "en", "demo", "--out", str(out)], catch_exceptions=False)
     assert again.exit_code == 0

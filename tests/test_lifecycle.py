@@ -27,13 +27,12 @@ def test_phases_at_the_format_offsets_in_utc() -> None:
     assert phases["registration-close"].deployment == "deliver-outbox/deliver-outbox"
     assert phases["evaluation"].at == datetime(2027, 12, 4, 16, 0, tzinfo=UTC)
     assert {p.status for p in phases.values() if p.deployment} == {lifecycle.PLANNED}
-    assert {n for n, p in phases.items() if p.status == lifecycle.UNAVAILABLE} == {
-        "recap",
-        "survey",
-        "survey-reminder",
-        "evaluation",
-        "purge",
-    }
+    assert phases["recap"].deployment == "recap/recap"
+    assert phases["recap"].at == datetime(2027, 11, 21, 16, 0, tzinfo=UTC)  # a day after the end
+    assert phases["survey"].deployment == "send-survey/send-survey"
+    assert phases["survey-reminder"].deployment == "send-survey-reminder/send-survey-reminder"
+    assert phases["evaluation"].deployment == "evaluate-survey/evaluate-survey"
+    assert {n for n, p in phases.items() if p.status == lifecycle.UNAVAILABLE} <= {"purge"}
 
 
 def test_without_a_deadline_registration_closes_at_the_start() -> None:

@@ -291,6 +291,164 @@ def lifecycle(slug: str) -> None:
 
 
 @main.command()
+@click.argument("slug")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The recap file (YAML with Markdown texts, see examples/recaps/).",
+)
+@user_errors
+def recap(slug: str, input_file: Path | None) -> None:
+    """After the event: the recap PDF and the attendance list of event SLUG, and the thank-you emails."""
+    from eventkit import recap as recaps
+    from eventkit import runtime
+    from eventkit.events import load_event
+
+    settings = Settings.from_env()
+    rt = runtime.configure(settings)
+    with rt.store.session() as session:
+        load_event(session, slug)
+    if input_file is not None:
+        recaps.load_recap(input_file, recaps.event_format(rt, slug), slug=slug)  # every mistake before anything runs
+    elif recaps.stored_recap(rt, slug) is None:
+        click.echo(
+            _(
+                "There is no recap input for %(slug)s yet. Give one with --input FILE, or run the recap on a "
+                "Prefect server and fill in the form on the run's page.",
+                slug=slug,
+            ),
+            err=True,
+        )
+        sys.exit(2)
+    from flows.recap import recap_flow
+
+    state = recap_flow(slug, str(input_file.resolve()) if input_file else None, return_state=True)
+    if state.is_failed():
+        click.echo(_("The recap run failed: %(detail)s", detail=state.message or ""), err=True)
+        sys.exit(1)
+    result = state.result()
+    click.echo(result["recap"])
+    click.echo(result["attendance"])
+
+
+@main.command()
+@click.argument("slug")
+@click.option("--blank", is_flag=True, help="To print before the event: everyone registered, nobody checked in.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the PDF here.")
+@user_errors
+def attendance(slug: str, blank: bool, out: Path | None) -> None:
+    """The attendance list (Teilnehmendenliste) of event SLUG as a PDF, one sheet per day."""
+    from eventkit import runtime
+    from eventkit.attendance import render_attendance
+    from eventkit.events import load_event
+
+    settings = Settings.from_env()
+    rt = runtime.configure(settings)
+    with rt.store.session() as session:
+        load_event(session, slug)
+    made = render_attendance(rt, slug, blank=blank, out=out, language=_lang())
+    click.echo(_("%(names)s names on %(pages)s pages.", names=made.names, pages=made.pages), err=True)
+    click.echo(str(made.path))
+
+
+@main.group()
+def survey() -> None:
+    """The follow-up survey: send it, remind, close and evaluate."""
+
+
+def _survey_run(slug: str, run: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+    from eventkit import runtime
+    from eventkit.events import load_event
+
+    rt = runtime.configure(Settings.from_env())
+    with rt.store.session() as session:
+        load_event(session, slug)
+    state = run(slug, return_state=True, **kwargs)
+    if state.is_failed():
+        click.echo(_("The run failed: %(detail)s", detail=state.message or ""), err=True)
+        sys.exit(1)
+    result: dict[str, Any] = state.result()
+    return result
+
+
+@survey.command("send")
+@click.argument("slug")
+@user_errors
+def survey_send(slug: str) -> None:
+    """Open the survey of event SLUG and send everyone who attended their personal link."""
+    from flows.survey import send_survey
+
+    result = _survey_run(slug, send_survey)
+    if result.get("not_ended"):
+        click.echo(_("The event %(slug)s has not ended yet: its survey opens after it.", slug=slug), err=True)
+        sys.exit(2)
+    if result.get("cancelled"):
+        click.echo(_("The event %(slug)s is cancelled: there is no survey.", slug=slug), err=True)
+        sys.exit(2)
+    click.echo(
+        _("Survey links: %(sent)s sent, %(failed)s failed.", sent=result.get("sent", 0), failed=result.get("failed", 0))
+    )
+
+
+@survey.command("remind")
+@click.argument("slug")
+@user_errors
+def survey_remind(slug: str) -> None:
+    """Remind those who have not answered the survey of event SLUG yet."""
+    from flows.survey import send_survey_reminder
+
+    result = _survey_run(slug, send_survey_reminder)
+    click.echo(
+        _(
+            "Survey reminders: %(sent)s sent, %(failed)s failed.",
+            sent=result.get("sent", 0),
+            failed=result.get("failed", 0),
+        )
+    )
+
+
+@survey.command("close")
+@click.argument("slug")
+@user_errors
+def survey_close(slug: str) -> None:
+    """Close the survey of event SLUG now (its links then say it is closed)."""
+    from eventkit import runtime
+    from eventkit import survey as surveys
+    from eventkit.events import load_event
+
+    rt = runtime.configure(Settings.from_env())
+    with rt.store.session() as session:
+        load_event(session, slug)
+    if surveys.close_survey(rt, slug):
+        click.echo(_("The survey of %(slug)s is closed.", slug=slug))
+    else:
+        click.echo(_("The survey of %(slug)s was not open.", slug=slug))
+
+
+@survey.command("evaluate")
+@click.argument("slug")
+@click.option("--keep-open", is_flag=True, help="An interim look: leave the survey open.")
+@user_errors
+def survey_evaluate(slug: str, keep_open: bool) -> None:
+    """Evaluate the survey of event SLUG: survey-SLUG.csv and evaluation-SLUG.pdf (closes it unless --keep-open)."""
+    from flows.survey import evaluate_survey
+
+    result = _survey_run(slug, evaluate_survey, close=not keep_open)
+    if result["csv"] is None:
+        click.echo(_("No survey was sent for %(slug)s: there is nothing to evaluate.", slug=slug), err=True)
+        sys.exit(2)
+    click.echo(
+        _("%(responses)s responses of %(invited)s invited.", responses=result["responses"], invited=result["invited"]),
+        err=True,
+    )
+    click.echo(result["csv"])
+    if result["pdf"]:
+        click.echo(result["pdf"])
+
+
+@main.command()
 @click.argument("format_name", metavar="FORMAT")
 @click.argument("email_name", metavar="EMAIL")
 @click.option("--lang", "language", type=click.Choice(LANGUAGES), default="de", help="Language of the email.")
@@ -452,3 +610,16 @@ def demo(out: Path) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# command groups of their own modules (they import this module's helpers, so they come last)
+from eventkit.cli_privacy import person, purge  # noqa: E402
+from eventkit.cli_series import minutes, series  # noqa: E402
+from eventkit.cli_sessions import groups, sessions  # noqa: E402
+
+main.add_command(person)
+main.add_command(purge)
+main.add_command(sessions)
+main.add_command(groups)
+main.add_command(series)
+main.add_command(minutes)

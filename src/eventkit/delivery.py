@@ -1,26 +1,28 @@
 """Delivery of what waits in the outbox (registration emails, and whatever a sweep finds left over).
 
-Rows are claimed before they are sent (status `sending`), so that two deliveries running at once (the web
-app's and a Prefect flow run, or two workers) never send the same email twice. A claim that is older
-than CLAIM_LEASE belongs to a delivery that died; it is taken over. Invitations are left to their own
-flow (which sends them in planned batches) unless `kinds` asks for them.
+Rows are claimed before they are sent (status `sending`, and who claimed them), so that two deliveries
+running at once (the web app's and a Prefect flow run, or two workers) never send the same email twice.
+A claim older than outbox.CLAIM_LEASE belongs to a delivery that died, and so does a claim of an earlier attempt
+of the same flow run: both are taken over. Each recipient's outcome is recorded the moment the relay
+answers, so a delivery killed mid-way leaves at most the one message in flight unrecorded (SMTP cannot
+tell whether it arrived: it is sent again, at least once). Invitations are left to their own flow
+(which sends them in planned batches) unless `kinds` asks for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
 from eventkit import notifications, outbox, runtime
-from eventkit.outbox import Outgoing
+from eventkit.outbox import DeliveryResult, Outgoing
 from eventkit.runtime import Runtime
 from eventkit.store import Event, OutboxMessage, Store
 from eventkit.transport import Transport
 
-CLAIM_LEASE = timedelta(minutes=10)
 CLAIM_SIZE = 50
 
 
@@ -34,13 +36,23 @@ class Delivered:
         return {"sent": self.sent, "retry": self.retry, "failed": self.failed}
 
 
-def _due(started: datetime, now: datetime):  # type: ignore[no-untyped-def]
+def _due(started: datetime, now: datetime, claimant: str | None):  # type: ignore[no-untyped-def]
     return (
         (OutboxMessage.status == "pending")
         # a deferred email is tried again by the next delivery, not in a loop by this one
         | ((OutboxMessage.status == "retry") & (OutboxMessage.updated_at < started))
-        | ((OutboxMessage.status == "sending") & (OutboxMessage.updated_at < now - CLAIM_LEASE))
+        | outbox.taken_over(now, claimant)
     )
+
+
+def recorder(store: Store) -> Callable[[DeliveryResult], None]:
+    """Records one recipient's outcome as soon as the relay has answered (see the module's docstring)."""
+
+    def record(result: DeliveryResult) -> None:
+        with store.session() as session:
+            outbox.record(session, [result])
+
+    return record
 
 
 def claim(
@@ -51,11 +63,12 @@ def claim(
     kinds: Sequence[str] | None = None,
     started: datetime,
     limit: int = CLAIM_SIZE,
+    claimant: str | None = None,
 ) -> list[Outgoing]:
     """Take up to `limit` due rows for this delivery (oldest first) and return what to send."""
     now = datetime.now(UTC)
     with store.session(write_lock=True) as session:
-        query = select(OutboxMessage.id).where(_due(started, now))
+        query = select(OutboxMessage.id).where(_due(started, now, claimant))
         if kinds is not None:
             query = query.where(OutboxMessage.kind.in_(kinds))
         else:
@@ -68,7 +81,11 @@ def claim(
         ids = list(session.scalars(query))
         if not ids:
             return []
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(status="sending", updated_at=now))
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(status="sending", updated_at=now, claimed_by=claimant)
+        )
     # rendered now, outside the claim's lock: registration emails are stored unrendered (see notifications)
     notifications.render_pending(rt or runtime.get(), ids)
     with store.session() as session:
@@ -83,18 +100,21 @@ async def deliver_pending(
     kinds: Sequence[str] | None = None,
     max_messages: int | None = None,
     rt: Runtime | None = None,
+    claimant: str | None = None,
 ) -> Delivered:
-    """Send every due email (of one event, or all); each recipient's outcome is recorded as it comes."""
+    """Send every due email (of one event, or all); each recipient's outcome is recorded as it comes.
+
+    `claimant` names this delivery (a Prefect flow run's id): a retry of the same run takes over its claims.
+    """
     started = datetime.now(UTC)
     done = Delivered()
     while max_messages is None or done.sent + done.retry + done.failed < max_messages:
-        batch = claim(store, rt=rt, slug=slug, kinds=kinds, started=started)
+        batch = claim(store, rt=rt, slug=slug, kinds=kinds, started=started, claimant=claimant)
         if not batch:
             break
         last_round = len(batch) < CLAIM_SIZE  # nothing more was due when this batch was claimed
-        results = await transport.send(batch)
+        results = await transport.send(batch, on_result=recorder(store))
         with store.session() as session:
-            outbox.record(session, results)
             # a row the transport did not report on (it stopped early) goes back to the queue
             reported = {r.id for r in results}
             missing = [m.id for m in batch if m.id not in reported]

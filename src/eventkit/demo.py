@@ -72,6 +72,10 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
         )
     echo("")
     _simulate_registrations(rt, specs, echo=echo, translate=translate)
+    _export_person(rt, "zeynep.aydin@example.org", out, echo=echo, translate=translate)
+    echo("")
+    if not _run_phases(rt, specs, out, echo=echo, translate=translate):
+        raise SystemExit(1)
     mails = sorted((out / "mail").glob("*.eml"))
     echo("")
     echo(
@@ -143,7 +147,13 @@ def _simulate_registrations(
         for index, invitee in enumerate(invitees):
             if not fill and index % 3 == 2:
                 continue
-            answers = {"support_needs": ["step_free"]} if index == 1 else {}
+            answers: dict[str, Any] = {"support_needs": ["step_free"]} if index == 1 else {}
+            groups = [str(g) for g in spec.extra.get("working_groups") or []]
+            if spec.format == "netzwerktreffen" and len(groups) >= 2:
+                # first and second choice, the first groups more popular than the last
+                choice = groups[min(index % 3, len(groups) - 1)]
+                answers["working_group_first"] = choice
+                answers["working_group_second"] = next(g for g in reversed(groups) if g != choice)
             data = RegistrationInput(invitee.name, invitee.email, invitee.organisation, invitee.language, answers)
             outcomes.append(
                 registrations.submit(rt, spec.slug, data, invitation_token=tokens.get(invitee.email), now=now)
@@ -178,3 +188,217 @@ def _simulate_registrations(
                 sent=done.sent,
             )
         )
+
+
+def _deliver(rt: Any) -> int:
+    """Send what waits in the outbox (the demo's relay is the mail folder), as the web app's delivery does."""
+    import asyncio
+
+    from eventkit import delivery
+    from eventkit.transport import transport_for
+
+    return asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), rt=rt)).sent
+
+
+def _run_phases(
+    rt: Any, specs: list[Path], out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
+) -> bool:
+    """Every later phase of each example event, in the order and at the times the lifecycle schedules them,
+    with the clock moved forward to each phase's time: reminders, the close of registration, the check-in
+    on the day, the recap, the survey with its reminder, and the evaluation. Prints the timeline."""
+    import random
+    from datetime import UTC, datetime
+
+    from eventkit import lifecycle, registrations
+    from eventkit.events import format_for
+    from eventkit.spec import load_spec
+
+    echo(translate(N_("The lifecycle in compressed time (the clock moves to each phase's time):")))
+    rng = random.Random(2025)  # noqa: S311 - simulated answers, the same on every run; nothing secret
+    ok = True
+    for spec_path in specs:
+        spec = load_spec(spec_path, rt.settings.template_dir)
+        slug = spec.slug
+        timeline = lifecycle.plan(spec, format_for(rt.settings, spec.format), datetime.now(UTC))
+        echo("")
+        echo(f"  {slug} ({spec.format})")
+
+        zone = spec.start.tzinfo
+
+        def row(at: datetime, phase: str, what: str, zone: Any = zone) -> None:
+            echo(f"    {at.astimezone(zone).strftime('%Y-%m-%d %H:%M')}  {phase:18} {what}")
+
+        # the day itself sits between the phases before and after it
+        steps: list[Any] = sorted([*timeline, None], key=lambda p: p.at if p is not None else spec.start)
+        for phase in steps:
+            if phase is None:
+                if spec.format == "barcamp":
+                    row(spec.start, "sessions", _plan_sessions(rt, spec, out, rng, translate))
+                if spec.extra.get("working_groups"):
+                    row(spec.start, "working-groups", _assign_groups(rt, spec, translate))
+                # the organisers check in who came (about four in five of those with a place)
+                people = [r for r in registrations.listing(rt, slug)[1] if r.status == "registered"]
+                came = [r for r in people if rng.random() < 0.8]
+                for r in came:
+                    registrations.check_in(rt, slug, r.id, True, now=spec.start)
+                what = translate(N_("%(came)s of %(registered)s checked in"), came=len(came), registered=len(people))
+                row(spec.start, "event", what)
+                continue
+            try:
+                what = _phase(rt, spec, spec_path, phase, out, rng, translate)
+            except Exception as exc:  # noqa: BLE001 - the demo reports a failed phase and goes on
+                ok = False
+                what = "FAILED: " + str(exc).splitlines()[0]
+            row(phase.at, phase.name, what)
+    return ok
+
+
+def _phase(rt: Any, spec: Any, spec_path: Path, phase: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
+    """Run one phase of the lifecycle at its time; what happened, in a few words."""
+    from eventkit import evaluation, lifecycle, survey
+    from flows.delivery import deliver_outbox
+    from flows.recap import recap_flow
+    from flows.reminders import send_reminder
+
+    slug = spec.slug
+    if phase.name.startswith("reminder-"):
+        result = send_reminder(slug, phase.parameters["reminder"])
+        return translate(
+            N_("%(sent)s reminders sent (%(waiting)s to the waiting list)"),
+            sent=result["sent"],
+            waiting=result["reminder-waitlisted"],
+        )
+    if phase.name == "registration-close":
+        result = deliver_outbox(slug)
+        return translate(N_("registration closed; %(sent)s emails left in the outbox sent"), sent=result["sent"])
+    if phase.name == "recap":
+        recap_file = EXAMPLES_DIR / "recaps" / spec_path.name
+        if not recap_file.is_file():
+            return translate(N_("no recap file in examples/recaps/: skipped"))
+        result = recap_flow(slug, str(recap_file))
+        shutil.copyfile(str(result["recap"]), out / f"recap-{slug}.pdf")
+        shutil.copyfile(str(result["attendance"]), out / f"attendance-{slug}.pdf")
+        return translate(
+            N_("recap-%(slug)s.pdf (%(pages)s pages), attendance-%(slug)s.pdf; %(sent)s thank-you emails"),
+            slug=slug,
+            pages=result["pages"],
+            sent=result["sent"],
+        )
+    if phase.name == "survey":
+        opened = survey.open_survey(rt, slug, now=phase.at)
+        sent = _deliver(rt)
+        answered = survey.simulate_responses(rt, slug, rng)
+        return (
+            translate(N_("%(sent)s survey links sent; %(answered)s answered (simulated)"), sent=sent, answered=answered)
+            if opened["audience"]
+            else translate(N_("nobody checked in: no survey"))
+        )
+    if phase.name == "survey-reminder":
+        reminded = survey.enqueue_reminders(rt, slug, now=phase.at)
+        _deliver(rt)
+        return translate(N_("%(count)s survey reminders to those who have not answered"), count=reminded["reminded"])
+    if phase.name == "evaluation":
+        survey.close_survey(rt, slug, now=phase.at)
+        outputs = evaluation.write_outputs(rt, slug, out_dir=out)
+        if outputs is None:
+            return translate(N_("no survey: nothing to evaluate"))
+        return translate(
+            N_("survey-%(slug)s.csv, evaluation-%(slug)s.pdf (%(responses)s responses of %(invited)s)"),
+            slug=slug,
+            responses=outputs.evaluation.responses,
+            invited=outputs.evaluation.invited,
+        )
+    if phase.name == "purge":
+        from eventkit import retention
+
+        entry = retention.purge(rt, now=phase.at, slug=slug).events[0]
+        if entry.stage == "not due":
+            return translate(N_("not due yet"))
+        return translate(
+            N_(
+                "personal data deleted: %(registrations)s registrations, %(emails)s emails emptied, "
+                "%(kept)s attendance records kept for the funder until %(until)s"
+            ),
+            registrations=entry.counts.get("registrations_deleted", 0),
+            emails=entry.counts.get("emails_blanked", 0),
+            kept=entry.counts.get("registrations_kept_for_funder", 0),
+            until=entry.funder_due.isoformat() if entry.funder_due else "–",
+        )
+    if phase.status == lifecycle.UNAVAILABLE:
+        return translate(N_("not yet available"))
+    return str(phase.status)
+
+
+SESSION_IDEAS = [
+    ("Partnerschaften verjüngen", "Wie gewinnen wir junge Menschen für die Städtepartnerschaft?"),
+    ("Fördertöpfe für Begegnungen", "Erfahrungen mit EU- und Landesprogrammen, Antragstipps"),
+    ("Social Media für kleine Vereine", "Was wirkt mit wenig Zeit? Beispiele und Werkzeuge"),
+    ("Begegnungen barrierefrei planen", "Gebärdensprache, Assistenz, leichte Sprache auf Reisen"),
+    ("Schulpartnerschaften", "Austausch von Klassen organisieren, Versicherung, Unterkunft"),
+    ("Jubiläen feiern", "Ideen für 50 Jahre Partnerschaft"),
+]
+
+
+def _plan_sessions(rt: Any, spec: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
+    """The BarCamp's morning: participants propose sessions and mark what interests them on the board, the
+    organisers plan and publish the grid; everyone gets the plan, the wall gets the poster."""
+    from sqlalchemy import select
+
+    from eventkit import registrations, sessions
+    from eventkit.events import find_event
+    from eventkit.store import Registration
+
+    slug = spec.slug
+    with rt.store.session() as session:
+        event = find_event(session, slug)
+        placed = session.scalars(
+            select(Registration).where(Registration.event_id == event.id, Registration.status == "registered")
+        ).all()
+        tokens = [registrations.manage_token(rt, r) for r in placed]
+    proposed = [
+        sessions.propose(rt, slug, token, title, text)
+        for token, (title, text) in zip(tokens, SESSION_IDEAS, strict=False)
+    ]
+    for token in tokens:
+        for proposal in proposed:
+            if rng.random() < 0.35:
+                sessions.set_interest(rt, slug, token, str(proposal), True)
+    planned = sessions.plan(rt, slug)
+    sessions.publish(rt, slug, now=spec.start)
+    sessions.enqueue_plan_emails(rt, slug, now=spec.start)
+    sent = _deliver(rt)
+    poster = sessions.plan_pdf(rt, slug, out=out / f"session-plan-{slug}.pdf")
+    return translate(
+        N_("%(placed)s sessions planned (%(served)s of %(interest)s interests served); %(sent)s plans sent; %(file)s"),
+        placed=len(planned.placements),
+        served=planned.served,
+        interest=planned.interest,
+        sent=sent,
+        file=poster.name,
+    )
+
+
+def _assign_groups(rt: Any, spec: Any, translate: Callable[..., str]) -> str:
+    """The Netzwerktreffen's working groups: everyone with a place into a group of their choice."""
+    from eventkit import sessions
+
+    result = sessions.assign_working_groups(rt, spec.slug)
+    return translate(
+        N_("%(assigned)s assigned to working groups (%(first)s first choices), %(left)s without a group"),
+        assigned=len(result.assignment),
+        first=result.by_rank[0] if result.by_rank else 0,
+        left=len(result.unassigned),
+    )
+
+
+def _export_person(
+    rt: Any, address: str, out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
+) -> None:
+    """What `eventkit person export` gives a person who asks what is stored about them (DSGVO Art. 15)."""
+    import json
+
+    from eventkit import privacy
+
+    target = out / "export-person.json"
+    target.write_text(json.dumps(privacy.export_person(rt, address), ensure_ascii=False, indent=2), encoding="utf-8")
+    echo(translate(N_("What is stored about one attendee (eventkit person export): %(file)s"), file=str(target)))

@@ -199,5 +199,19 @@ def discover(template_dir: Path) -> dict[str, Format]:
     for folder in sorted(formats_dir.iterdir()) if formats_dir.is_dir() else []:
         spec = folder / "format.yaml"
         if folder.is_dir() and spec.is_file():
-            formats[folder.name] = _parse_format(folder.name, folder, _merge(base, _load_yaml(spec)))
+            merged = _merge(base, _load_yaml(spec))
+            merged["survey"] = _survey_questions(folder, template_dir, merged)
+            formats[folder.name] = _parse_format(folder.name, folder, merged)
     return formats
+
+
+def _survey_questions(folder: Path, template_dir: Path, merged: dict[str, Any]) -> list[Any]:
+    """The survey's questions: the format's survey.yaml, else _base/survey.yaml (each file replaces the
+    list as a whole); a `survey:` key left in a format.yaml counts only where neither file exists."""
+    for path in (folder / "survey.yaml", template_dir / "_base" / "survey.yaml"):
+        if path.is_file():
+            questions = _load_yaml(path).get("questions")
+            if not isinstance(questions, list):
+                raise FormatError(f"{path}: needs a list `questions:`")
+            return questions
+    return list(merged.get("survey") or [])

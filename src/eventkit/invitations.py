@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
 
-from eventkit import outbox
+from eventkit import consents, outbox
 from eventkit.calendar import Invite
+from eventkit.delivery import recorder
 from eventkit.events import calendar_event, event_view, format_for, load_event, public_url
 from eventkit.invitees import Invitee
 from eventkit.mail import Recipient, compose
-from eventkit.outbox import DeliveryReport, Outgoing
+from eventkit.outbox import DeliveryReport, DeliveryResult, Outgoing
 from eventkit.render import Renderer
 from eventkit.settings import Settings
 from eventkit.store import Event, Invitation, OutboxMessage, Person, Store, utcnow
@@ -38,6 +39,7 @@ class ImportSummary:
     people_updated: int
     invited: int
     already_invited: int
+    unsubscribed: int = 0  # skipped: they unsubscribed from invitations (eventkit.consents)
 
 
 def idempotency_key(event_id: int, person_id: int) -> str:
@@ -53,7 +55,7 @@ def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee], chunk:
 
     Works through the list in chunks inside one transaction, so that 50,000 invitees need little memory.
     """
-    created = updated = invited = already = 0
+    created = updated = invited = already = skipped = 0
     with store.session() as session:
         event, spec = load_event(session, slug)
         invited_ids = set(session.scalars(select(Invitation.person_id).where(Invitation.event_id == event.id)))
@@ -93,10 +95,13 @@ def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee], chunk:
                 for email, pid in session.execute(select(Person.email, Person.id).where(Person.email.in_(emails)))
             }
             rows = []
+            unsubscribed = consents.unsubscribed_ids(session, ids.values())
             for email in emails:
                 pid = ids[email]
                 if pid in invited_ids:
                     already += 1
+                elif pid in unsubscribed:
+                    skipped += 1
                 else:
                     rows.append({"event_id": event.id, "person_id": pid, "status": "invited", "created_at": now})
                     invited_ids.add(pid)
@@ -104,7 +109,7 @@ def import_invitees(store: Store, slug: str, invitees: Sequence[Invitee], chunk:
                 session.execute(insert(Invitation), rows)
                 invited += len(rows)
             session.expunge_all()  # what was imported is not needed in memory any more
-    return ImportSummary(created, updated, invited, already)
+    return ImportSummary(created, updated, invited, already, skipped)
 
 
 # an invitation and its email in the outbox, if made
@@ -115,15 +120,18 @@ _ITS_EMAIL = and_(
 )
 
 
+def _unclaimed(now: datetime, claimant: str | None = None):  # type: ignore[no-untyped-def]
+    """Emails still to send: not sent yet, or claimed by a delivery that died (its lease ran out, or it was
+    an earlier attempt of this same run)."""
+    return OutboxMessage.status.in_(outbox.SENDABLE) | outbox.taken_over(now, claimant)
+
+
 def _work_query(event_id: int):  # type: ignore[no-untyped-def]
     """Invitations of the event whose email is not yet made, or made and not yet sent."""
     return (
         select(Invitation.id)
         .outerjoin(OutboxMessage, _ITS_EMAIL)
-        .where(
-            Invitation.event_id == event_id,
-            (OutboxMessage.id.is_(None)) | (OutboxMessage.status.in_(outbox.SENDABLE)),
-        )
+        .where(Invitation.event_id == event_id, (OutboxMessage.id.is_(None)) | _unclaimed(datetime.now(UTC)))
         .order_by(Invitation.id)
     )
 
@@ -151,6 +159,9 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
         if not rows:
             return 0
         view = event_view(spec, fmt)
+        from eventkit.minutes import for_invitation  # a series meeting lists the open tasks of earlier meetings
+
+        open_tasks = for_invitation(session, settings, spec)
         invites: dict[str, Invite] = {}
         formats: dict[str, SimpleNamespace] = {}
         shared: dict[str, dict[str, Any]] = {}
@@ -176,6 +187,7 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
                 "links": SimpleNamespace(
                     register=registration_link(settings, slug, token), event=public_url(settings, slug)
                 ),
+                "open_tasks": open_tasks,
             }
             messages.append(
                 compose(
@@ -192,6 +204,8 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
                     person_id=person.id,
                     now=now,
                     shared=shared[language],
+                    # RFC 8058 one-click unsubscribe from future invitations
+                    extra_headers=consents.unsubscribe_headers(settings, person.id, person.email, spec.organiser.email),
                 )
             )
             if len(messages) == CHUNK:
@@ -210,7 +224,7 @@ def _store(session: Session, hashes: list[dict[str, Any]], messages: list[dict[s
     return count
 
 
-def _batch_outbox_ids(session: Session, event: Event, first: int, last: int) -> list[int]:
+def _batch_outbox_ids(session: Session, event: Event, first: int, last: int, claimant: str | None = None) -> list[int]:
     return list(
         session.scalars(
             select(OutboxMessage.id)
@@ -221,7 +235,7 @@ def _batch_outbox_ids(session: Session, event: Event, first: int, last: int) -> 
             .where(
                 OutboxMessage.event_id == event.id,
                 OutboxMessage.kind == KIND,
-                OutboxMessage.status.in_(outbox.SENDABLE),
+                _unclaimed(datetime.now(UTC), claimant),
                 Invitation.id.between(first, last),
             )
             .order_by(OutboxMessage.id)
@@ -229,22 +243,60 @@ def _batch_outbox_ids(session: Session, event: Event, first: int, last: int) -> 
     )
 
 
-async def deliver_batch(store: Store, transport: Transport, slug: str, first: int, last: int) -> dict[str, int]:
-    """Send what the batch still has to send and record each recipient's outcome."""
+def _claim(store: Store, ids: Sequence[int], claimant: str | None = None) -> list[Outgoing]:
+    """Take the rows among ids that no other delivery has (status `sending`, as eventkit.delivery.claim does):
+    two runs of the same campaign at once, on one worker or two, never send the same invitation twice."""
+    now = datetime.now(UTC)
+    with store.session(write_lock=True) as session:
+        query = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.id.in_(ids), _unclaimed(now, claimant))
+            .order_by(OutboxMessage.id)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = list(session.scalars(query))
+        if not claimed:
+            return []
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(claimed))
+            .values(status="sending", updated_at=now, claimed_by=claimant)
+        )
+    with store.session() as session:
+        return outbox.sendable(session, claimed, statuses=("sending",))
+
+
+async def deliver_batch(
+    store: Store, transport: Transport, slug: str, first: int, last: int, claimant: str | None = None
+) -> dict[str, int]:
+    """Send what the batch still has to send and record each recipient's outcome as the relay answers.
+
+    A chunk at a time: claimed (by `claimant`, the flow run), sent over one connection; so a chunk's claim
+    is never older than its sending. A delivery that dies leaves at most one chunk claimed, and only its
+    message in flight unrecorded: a retry of the same run takes the claim over at once (another delivery
+    after outbox.CLAIM_LEASE) and sends what was not recorded as sent.
+    """
     with store.session() as session:
         event, _ = load_event(session, slug)
-        ids = _batch_outbox_ids(session, event, first, last)
+        ids = _batch_outbox_ids(session, event, first, last, claimant)
 
-    def stream() -> Iterator[Outgoing]:
-        # a chunk of messages in memory at a time, not the whole batch
-        for start in range(0, len(ids), CHUNK):
-            with store.session() as session:
-                chunk = outbox.sendable(session, ids[start : start + CHUNK])
-            yield from chunk
-
-    results = await transport.send(stream()) if ids else []
-    with store.session() as session:
-        outbox.record(session, results)
+    results: list[DeliveryResult] = []
+    for start in range(0, len(ids), CHUNK):
+        chunk = _claim(store, ids[start : start + CHUNK], claimant)
+        if not chunk:
+            continue  # sent meanwhile, or being sent by another run
+        sent = await transport.send(chunk, on_result=recorder(store))
+        with store.session() as session:
+            # a row the transport did not report on goes back to the queue
+            missing = {m.id for m in chunk} - {r.id for r in sent}
+            if missing:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(missing), OutboxMessage.status == "sending")
+                    .values(status="pending")
+                )
+        results.extend(sent)
     counts = {"sent": 0, "retry": 0, "failed": 0}
     for r in results:
         counts[r.status] += 1

@@ -12,8 +12,15 @@ from eventkit.spec import EventSpec
 
 REMINDER_DEPLOYMENT = "send-reminder/send-reminder"
 DELIVERY_DEPLOYMENT = "deliver-outbox/deliver-outbox"
-# the phases after the event, counted from its end; their flows are not written yet, so nothing runs them
-LATER_PHASES = ("recap", "survey", "survey_reminder", "evaluation", "purge")
+# the phases after the event, counted from its end (format.yaml `phases`), and the deployment that runs each;
+# None while no flow exists for a phase
+LATER_PHASES: dict[str, str | None] = {
+    "recap": "recap/recap",
+    "survey": "send-survey/send-survey",
+    "survey_reminder": "send-survey-reminder/send-survey-reminder",
+    "evaluation": "evaluate-survey/evaluate-survey",
+    "purge": "purge-personal-data/purge-personal-data",
+}
 
 # what became of a phase when the lifecycle ran
 PLANNED = "planned"  # not scheduled yet (the lifecycle has not run, or only the plan was asked for)
@@ -91,8 +98,8 @@ def plan(spec: EventSpec, fmt: Format, now: datetime | None = None) -> list[Phas
     # the last sweep of the registration emails: what came in just before the deadline leaves before it closes
     phases.append(Phase("registration-close", registration_closes(spec, fmt), DELIVERY_DEPLOYMENT, {"slug": slug}))
     phases += [
-        Phase(name.replace("_", "-"), spec.end + fmt.phases[name], None, {"slug": slug})
-        for name in LATER_PHASES
+        Phase(name.replace("_", "-"), spec.end + fmt.phases[name], deployment, {"slug": slug})
+        for name, deployment in LATER_PHASES.items()
         if name in fmt.phases
     ]
     now = now or datetime.now(UTC)

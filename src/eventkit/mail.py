@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ def compose(
     shared: dict[str, Any] | None = None,
     partstat: str = "NEEDS-ACTION",
     msg_id: str | None = None,
+    extra_headers: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """A ready outbox row for one email to one person, in that person's language.
 
@@ -69,6 +71,7 @@ def compose(
         date=now or datetime.now(UTC),
         language=recipient.language,
         calendar=calendar,
+        extra_headers=extra_headers,
     )
     raw, utf8 = message.build()
     return {

@@ -123,6 +123,26 @@ class CalendarPart:
     filename: str = "invite.ics"
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with the message (the recap PDF, say), after the text and any calendar file."""
+
+    data: bytes
+    content_type: str
+    filename: str
+
+
+def _filename_params(filename: str) -> str:
+    """name/filename parameters: quoted ASCII, plus RFC 2231 UTF-8 for a name with other characters."""
+    name = header_safe(filename).replace('"', "").replace("\\", "")
+    ascii_name = name.encode("ascii", "replace").decode("ascii").replace("?", "_")
+    if ascii_name == name:
+        return f'filename="{name}"'
+    from urllib.parse import quote
+
+    return f"filename=\"{ascii_name}\"; filename*=utf-8''{quote(name, safe='')}"
+
+
 @dataclass
 class Message:
     """Everything that goes into one email; build() turns it into the bytes the outbox keeps."""
@@ -138,6 +158,7 @@ class Message:
     language: str = "de"
     calendar: CalendarPart | None = None
     extra_headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    attachments: Sequence[Attachment] = field(default_factory=tuple)
 
     def build(self) -> tuple[bytes, bool]:
         """The message as CRLF bytes, and whether it needs SMTPUTF8."""
@@ -174,17 +195,29 @@ class Message:
             alt.append(_part(f"text/calendar; charset=utf-8; method={method}", "base64", _b64(self.calendar.data)))
         alternative = _multipart("alternative", boundary_alt, alt)
 
-        if self.calendar is None:
-            body = alternative
-        else:
+        files: list[bytes] = []
+        if self.calendar is not None:
             filename = header_safe(self.calendar.filename).replace('"', "")
-            attachment = _part(
-                f'application/ics; name="{filename}"',
-                "base64",
-                _b64(self.calendar.data),
-                disposition=f'attachment; filename="{filename}"',
+            files.append(
+                _part(
+                    f'application/ics; name="{filename}"',
+                    "base64",
+                    _b64(self.calendar.data),
+                    disposition=f'attachment; filename="{filename}"',
+                )
             )
-            body = _multipart("mixed", boundary_mixed, [alternative, attachment])
+        for item in self.attachments:
+            params = _filename_params(item.filename)
+            content_type = header_safe(item.content_type).replace(";", "")
+            files.append(
+                _part(
+                    f"{content_type}; {params.replace('filename', 'name')}",
+                    "base64",
+                    _b64(item.data),
+                    disposition=f"attachment; {params}",
+                )
+            )
+        body = _multipart("mixed", boundary_mixed, [alternative, *files]) if files else alternative
         head = "\r\n".join(headers).encode("utf-8" if utf8 else "ascii")
         return head + b"\r\n" + body, utf8
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from eventkit import outbox, reminders
+from eventkit import outbox, reminders, survey
 from eventkit.calendar import Invite
 from eventkit.events import calendar_event, event_view, format_for, public_url
 from eventkit.formats import parse_duration
@@ -164,6 +164,11 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
                 if reason is not None:
                     row.status, row.last_error = "failed", reason
                     continue
+            if row.kind in survey.KINDS:
+                reason = survey.obsolete(session, event, row, now)
+                if reason is not None:
+                    row.status, row.last_error = "failed", reason
+                    continue
             language = (row.params or {}).get("language") or person.language or spec.language
             cache = shared.setdefault((event.id, language, row.kind), {})
             built = _build(session, rt, event, spec, person, registration, row, now, cache)
@@ -219,6 +224,7 @@ def _build(
         ),
         "optin_expires": datetime.fromisoformat(expires).astimezone(spec.start.tzinfo) if expires else None,
         "reminder": _reminder(params.get("reminder"), spec, now),
+        "survey": survey.email_context(session, rt, spec, row) if row.kind in survey.KINDS else None,
     }
     invite = None
     partstat = "NEEDS-ACTION"

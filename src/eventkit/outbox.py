@@ -5,14 +5,25 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from eventkit.store import Event, OutboxMessage, utcnow
 
 SENDABLE = ("pending", "retry")
+# a claim (status `sending`) older than this belongs to a delivery that died: another delivery takes it over
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+def taken_over(now: datetime, claimant: str | None):  # type: ignore[no-untyped-def]
+    """Claims a delivery may take: those whose lease ran out, and those of an earlier attempt of the same
+    claimant (a retried flow run: its earlier attempt is dead, Prefect runs one attempt of a run at a time)."""
+    claimed = OutboxMessage.status == "sending"
+    own = (OutboxMessage.claimed_by == claimant) if claimant else false()
+    return claimed & ((OutboxMessage.updated_at < now - CLAIM_LEASE) | own)
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0  # sent, but only after more than one attempt
     waiting: int = 0  # pending or awaiting a retry
+    in_flight: int = 0  # claimed by a delivery that is sending them now (another run, or one that died)
     failed: int = 0
     failures: list[tuple[int, str, str]] = field(default_factory=list)  # (outbox id, recipient, reason)
     deferrals: list[tuple[int, str, str]] = field(default_factory=list)
@@ -52,6 +64,7 @@ class DeliveryReport:
             "sent": self.sent,
             "retried": self.retried,
             "waiting": self.waiting,
+            "in_flight": self.in_flight,
             "failed": self.failed,
         }
 
@@ -125,7 +138,8 @@ def report(session: Session, *, event_id: int, kind: str) -> DeliveryReport:
     counts: Counter[str] = Counter({status: n for status, n in rows})
     rep.sent = counts["sent"]
     rep.failed = counts["failed"]
-    rep.waiting = counts["pending"] + counts["retry"] + counts["sending"]
+    rep.waiting = counts["pending"] + counts["retry"]
+    rep.in_flight = counts["sending"]
     rep.total = sum(counts.values())
     rep.retried = (
         session.scalar(

@@ -63,7 +63,13 @@ def form_fields(fmt: Format, spec: EventSpec) -> list[FormField]:
     out = []
     for f in fmt.registration_fields:
         options = f.options
-        if f.options_from:
+        if f.options_from == "days":  # the event's own days, asked only where the organiser wants it
+            from eventkit.multiday import day_options, per_day
+
+            if not per_day(spec):
+                continue
+            options = day_options(spec)
+        elif f.options_from:
             values = spec.extra.get(f.options_from) or []
             options = tuple((str(v), Text({"de": str(v)})) for v in values if isinstance(v, str | int) and str(v))
             if not options:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from eventkit import notifications
+from eventkit import consents, notifications
 from eventkit.events import find_event
 from eventkit.registration_form import RegistrationInput, form_fields
 from eventkit.runtime import Runtime
@@ -208,6 +208,7 @@ def submit(
             registration.pending = None
             _allocate(session, event, spec, registration, now)
             session.flush()
+            consents.record_registration(session, event, spec, person, data.answers, "registration", now=now)
             notifications.enqueue(session, rt, event, person, registration, now=now)
         else:
             # nothing about an existing person changes before the address owner confirms
@@ -260,6 +261,8 @@ def confirm(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) 
         registration.pending = None
         _allocate(session, event, spec, registration, now)
         session.flush()
+        # a public request's consents count once the address owner confirms it
+        consents.record_registration(session, event, spec, person, registration.answers or {}, "confirmation", now=now)
         notifications.enqueue(session, rt, event, person, registration, now=now)
         return _outcome(session, rt, registration, created=True)
 
@@ -287,7 +290,7 @@ def peek(rt: Runtime, slug: str, purpose: str, token: str) -> dict[str, Any]:
 def update(rt: Runtime, slug: str, token: str, data: RegistrationInput) -> Outcome:
     """Change one's answers (and name or organisation); the email address stays what was confirmed."""
     with rt.store.session(write_lock=True) as session:
-        _locked_event(session, slug)
+        event = _locked_event(session, slug)
         _, registration = _by_token(session, rt, slug, "manage", token)
         if registration.status not in ACTIVE:
             raise InvalidLink(slug)
@@ -296,6 +299,7 @@ def update(rt: Runtime, slug: str, token: str, data: RegistrationInput) -> Outco
         if data.language:
             person.language = data.language
         registration.answers = data.answers
+        consents.record_registration(session, event, spec_of(event), person, data.answers, "manage-page", notice=False)
         return _outcome(session, rt, registration, created=False)
 
 

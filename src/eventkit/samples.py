@@ -83,7 +83,8 @@ def sample_answers(fmt: Format, language: str) -> list[tuple[str, str]]:
 
 SAMPLE_CANCELLATION = {
     "de": "Wegen einer Unwetterwarnung für den ganzen Landkreis sagen wir das Treffen ab. Ein neuer Termin folgt.",
-    "en": "Because of a severe weather warning for the whole district we are cancelling the meeting. A new date will follow.",
+    "en": "Because of a severe weather warning for the whole district we are cancelling the meeting. "
+    "A new date will follow.",
 }
 
 
@@ -116,6 +117,10 @@ def sample_context(template_dir: Path, format_name: str, language: str, base_url
             closes_at=spec.end + timedelta(days=14),
             questions=len(fmt.survey),
         ),
+        # the thank-you email after the event: the recap attached (a larger one is a personal link instead)
+        "recap": SimpleNamespace(
+            attached=True, link=f"{base_url}/e/{spec.slug}/recap.pdf?t=SAMPLE-RECAP-TOKEN", filename="Bericht.pdf"
+        ),
         # the reminder emails: the format's last reminder before the start ("1d" by default)
         "reminder": SimpleNamespace(label="1d", offset=timedelta(days=1), days_before=1),
         # the change emails: the event was a week earlier at another place; the organisers' note on a cancellation
@@ -130,5 +135,35 @@ def sample_context(template_dir: Path, format_name: str, language: str, base_url
             ),
             changed=["start", "end", "venue"],
             reason=SAMPLE_CANCELLATION[language],
+            # the series-update email: one meeting of a series moved by a week, another one skipped
+            full=False,
+            moved=[_sample_meeting(spec, 91, moved=True)],
+            skipped=[_sample_meeting(spec, 182, skipped=True)],
+        ),
+        # the series emails: a meeting every three months, the next four listed
+        "series": SimpleNamespace(
+            rhythm=SAMPLE_RHYTHM[language],
+            upcoming=[
+                _sample_meeting(spec, 0),
+                _sample_meeting(spec, 91, moved=True),
+                _sample_meeting(spec, 182, skipped=True),
+                _sample_meeting(spec, 273),
+            ],
+            more=2,
+            until=None,
+            usual_start=spec.start,
+            usual_end=spec.end,
         ),
     }
+
+
+SAMPLE_RHYTHM = {"de": "alle 3 Monate am zweiten Mittwoch", "en": "every 3 months on the second Wednesday"}
+
+
+def _sample_meeting(spec: EventSpec, days: int, *, moved: bool = False, skipped: bool = False) -> SimpleNamespace:
+    original = spec.start + timedelta(days=days)
+    start = original + timedelta(days=7) if moved else original
+    return SimpleNamespace(
+        start=start, end=start + (spec.end - spec.start), venue=spec.venue, moved=moved, skipped=skipped,
+        original=original,
+    )  # fmt: skip

@@ -86,6 +86,9 @@ class Settings:
     # messages per period, and connections open at once; None: no shared limit
     smtp_rate: tuple[int, int] | None = None
     smtp_connections: int | None = None
+    # EVENTKIT_DEBUG_PERSONAL_DATA=1: Prefect logs and artifacts may name recipients (for a hunt for a bug);
+    # off, they show counts and ids only
+    debug_personal_data: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
@@ -121,6 +124,8 @@ class Settings:
             rate_limit=_rate_limit(env.get("EVENTKIT_RATE_LIMIT") or "10/minute"),
             smtp_rate=_rate_limit(env.get("EVENTKIT_SMTP_RATE_LIMIT") or "off", "EVENTKIT_SMTP_RATE_LIMIT"),
             smtp_connections=_positive_int(env, "EVENTKIT_SMTP_CONNECTIONS", 0) or None,
+            debug_personal_data=(env.get("EVENTKIT_DEBUG_PERSONAL_DATA") or "").strip().lower()
+            in ("1", "true", "yes", "on"),
         )
 
 

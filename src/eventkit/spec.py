@@ -425,6 +425,14 @@ def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) 
         slug = slugify(f"{fmt.name}-{start.year}-{place}")
 
     extra = {k: v for k, v in data.items() if fmt and k in fmt.spec_fields}
+    if fmt is not None:
+        # keys whose meaning lives in their own modules (which import this one): each checks its own
+        from eventkit import multiday, retention, sessions, survey
+
+        survey.check_spec(data, fmt, problems)  # the event's changes to the survey
+        retention.check_spec(data, problems)  # retention periods, privacy notice version
+        sessions.check_spec(data, fmt, problems)  # session grid, working-group places
+        multiday.check_spec(data, start, end, problems)  # registration per day of a multi-day event
     problems.raise_if_any()
     assert title and fmt and start and end and tz and organiser and isinstance(slug, str)
     return EventSpec(

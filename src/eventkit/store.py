@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -173,6 +174,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None]
+    # who holds a `sending` claim: a Prefect flow run's id (its retries take over its claims at once), or None
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 def normalise_url(url: str) -> str:
@@ -252,3 +255,161 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Survey(Base):
+    """An event's follow-up survey: its questions as they were sent, who it is for, until when it is open."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), unique=True)
+    # the questions as sent (eventkit.survey.Definition): later edits of the spec do not change them
+    definition: Mapped[dict[str, Any]]
+    audience: Mapped[str] = mapped_column(String(20))  # attended or registered
+    closes_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]  # set when the organiser (or the evaluation) closes it early
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SurveyToken(Base):
+    """Whom a survey link was made for, and only whether they answered: no link to what they answered."""
+
+    __tablename__ = "survey_tokens"
+    __table_args__ = (UniqueConstraint("event_id", "registration_id", name="uq_survey_token_event_registration"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    # the link is an HMAC over (survey, this id, nonce); nothing secret is stored
+    nonce: Mapped[str] = mapped_column(String(64))
+    # no time: when someone answered could link them to a response
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SurveyResponse(Base):
+    """One anonymous response: the answers and the day, no person, no token, no time of day."""
+
+    __tablename__ = "survey_responses"
+
+    # random, not counting up: the order of the ids tells nothing about the order of answering
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    answers: Mapped[dict[str, Any]]
+    submitted_on: Mapped[date] = mapped_column(Date)
+
+
+class SessionProposal(Base):
+    """A session someone proposed for an event (BarCamp): its hosts are registrations, its notes Markdown."""
+
+    __tablename__ = "session_proposals"
+    __table_args__ = (
+        # a session idea from the registration form is taken over once per registration
+        UniqueConstraint("event_id", "from_registration_id", name="uq_session_proposal_event_registration"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # registration ids of the hosts (one or more), in the order given
+    hosts: Mapped[list[int]] = mapped_column(JSON, default=list)
+    from_registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="SET NULL"), nullable=True
+    )
+    source: Mapped[str] = mapped_column(String(20))  # registration, board or organiser
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open or withdrawn
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the notes link is an HMAC over (notes, this id, nonce): nothing secret is stored
+    notes_nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SessionInterest(Base):
+    """A registered person's mark: I would like to attend this session."""
+
+    __tablename__ = "session_interest"
+    __table_args__ = (UniqueConstraint("proposal_id", "registration_id", name="uq_session_interest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("session_proposals.id", ondelete="CASCADE"), index=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionBoard(Base):
+    """The organiser's working state of an event's session plan: the grid, the draft placements, the
+    planner's explanations; published versions are SessionPlan rows."""
+
+    __tablename__ = "session_boards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), unique=True)
+    grid: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # None: the spec's grid
+    # {"placements": {proposal id: {"round": r, "room": name}}, "frozen": [proposal id, ...]}
+    draft: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the last plan's explanations and figures: {"reasons": [{code, params}], "served": n, "interest": n}
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SessionPlan(Base):
+    """A published version of an event's session plan, as it was published (titles and hosts included)."""
+
+    __tablename__ = "session_plans"
+    __table_args__ = (UniqueConstraint("event_id", "version", name="uq_session_plan_event_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # {"grid": {...}, "entries": [{"id", "round", "room", "title", "description", "hosts": [names]}]}
+    content: Mapped[dict[str, Any]]
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkingGroupMember(Base):
+    """A person's place in a working group (Netzwerktreffen), as eventkit assigned it."""
+
+    __tablename__ = "working_group_members"
+    __table_args__ = (UniqueConstraint("event_id", "registration_id", name="uq_working_group_member"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    group_name: Mapped[str] = mapped_column(String(200))
+    rank: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1: first choice; None: no choice met
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentRecord(Base):
+    """One event of consent: a person granted or withdrew something (the privacy notice of an event, photos,
+    being named as an organisation, future invitations), when, and through which form. Never updated: the
+    newest record of a kind is the person's current choice, the older ones are the proof of what was before."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_person_kind", "person_id", "kind", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    # None for what is not about one event (future invitations)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # privacy_notice, photos, list_organisation, future_invitations
+    granted: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[str | None] = mapped_column(String(20))  # the privacy notice's version
+    source: Mapped[str] = mapped_column(String(30))  # registration, confirmation, manage-page, unsubscribe-link, ...
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PurgeRecord(Base):
+    """What the retention purge did to an event, and the figures it kept (counted before anything went)."""
+
+    __tablename__ = "purge_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), unique=True)
+    # counts per status, attended, organisations, survey invited/answered, emails sent: no personal data
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    personal_purged_at: Mapped[datetime | None]
+    funder_purged_at: Mapped[datetime | None]

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-PURPOSES = ("register", "manage", "confirm", "survey", "unsubscribe", "notes")
+PURPOSES = ("register", "manage", "confirm", "survey", "unsubscribe", "notes", "recap")
 
 
 def new_token() -> str:

@@ -47,8 +47,12 @@ class Pacer:
             await asyncio.sleep(slot - now)
 
 
+# told each recipient's outcome as soon as it is known (the delivery records it at once)
+OnResult = Callable[[DeliveryResult], None]
+
+
 class Transport(Protocol):
-    async def send(self, messages: Iterable[Outgoing]) -> list[DeliveryResult]: ...
+    async def send(self, messages: Iterable[Outgoing], on_result: OnResult | None = None) -> list[DeliveryResult]: ...
 
 
 class MailDirTransport:
@@ -57,7 +61,7 @@ class MailDirTransport:
     def __init__(self, directory: Path):
         self.directory = directory
 
-    async def send(self, messages: Iterable[Outgoing]) -> list[DeliveryResult]:
+    async def send(self, messages: Iterable[Outgoing], on_result: OnResult | None = None) -> list[DeliveryResult]:
         self.directory.mkdir(parents=True, exist_ok=True)
         results = []
         for msg in messages:
@@ -67,11 +71,30 @@ class MailDirTransport:
                 fh.write(msg.raw)
             os.replace(tmp, target)
             results.append(DeliveryResult(msg.id, "sent", str(target)))
+            if on_result is not None:
+                on_result(results[-1])
         return results
 
 
 def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
     return f"{exc.code} {exc.message}".strip()
+
+
+class _Results(list[DeliveryResult]):
+    """The outcomes of a send, each passed on to `on_result` as it is added."""
+
+    def __init__(self, on_result: OnResult | None):
+        super().__init__()
+        self.on_result = on_result
+
+    def append(self, result: DeliveryResult) -> None:
+        super().append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def extend(self, results: Iterable[DeliveryResult]) -> None:
+        for result in results:
+            self.append(result)
 
 
 class SmtpTransport:
@@ -95,9 +118,10 @@ class SmtpTransport:
             timeout=c.timeout,
         )
 
-    async def send(self, messages: Iterable[Outgoing]) -> list[DeliveryResult]:
-        """Send messages as they come (a generator may fetch them lazily) over one connection."""
-        results: list[DeliveryResult] = []
+    async def send(self, messages: Iterable[Outgoing], on_result: OnResult | None = None) -> list[DeliveryResult]:
+        """Send messages as they come (a generator may fetch them lazily) over one connection; `on_result`
+        hears of each recipient's outcome as soon as the relay has answered."""
+        results = _Results(on_result)
         pending = iter(messages)
         current: Outgoing | None = None
         reconnects = 0

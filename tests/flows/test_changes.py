@@ -1,4 +1,4 @@
-"""event-changed under Prefect: the update or the cancellation reaches a real SMTP server, and waiting phase runs move."""
+"""event-changed under Prefect: the update or the cancellation reaches a real SMTP server; waiting phase runs move."""
 
 from __future__ import annotations
 

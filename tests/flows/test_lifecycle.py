@@ -31,5 +31,5 @@ def test_on_the_embedded_server_nothing_is_deployed(slug: str) -> None:
     assert timeline["reminder-1d"]["status"] == lifecycle.NOT_DEPLOYED
     assert timeline["reminder-1d"]["scheduled_time"] == "2027-11-19T11:00:00+00:00"
     assert timeline["registration-close"]["status"] == lifecycle.NOT_DEPLOYED
-    assert timeline["purge"]["status"] == lifecycle.UNAVAILABLE
+    assert timeline["recap"]["status"] == lifecycle.NOT_DEPLOYED
     assert all(p["flow_run_id"] is None for p in timeline.values())

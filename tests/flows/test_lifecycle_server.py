@@ -161,21 +161,33 @@ def _utc(text: str) -> datetime:
 
 def test_the_lifecycle_schedules_each_phase_once_at_its_time(server: Server) -> None:
     output = _trigger(server, 0)
-    assert "reminder-7d" in output and "not yet available" in output  # the printed timeline
+    assert "reminder-7d" in output and "evaluation" in output  # the printed timeline
 
     runs = [run for run in server.event_runs() if run["state_type"] == "SCHEDULED"]
     reminder = server.deployment_id("send-reminder/send-reminder")
     outbox = server.deployment_id("deliver-outbox/deliver-outbox")
+    recap, survey = server.deployment_id("recap/recap"), server.deployment_id("send-survey/send-survey")
+    survey_reminder = server.deployment_id("send-survey-reminder/send-survey-reminder")
+    evaluation = server.deployment_id("evaluate-survey/evaluate-survey")
+    purge = server.deployment_id("purge-personal-data/purge-personal-data")
     planned = sorted(
         (run["deployment_id"], _utc(run["next_scheduled_start_time"]), run["name"], tuple(sorted(run["parameters"])))
         for run in runs
     )
-    # GOOD: 2027-11-20 12:00 Europe/Berlin (11:00 UTC), registration deadline 2027-11-16 23:59 (22:59 UTC)
+    # GOOD: 2027-11-20 12:00-17:00 Europe/Berlin (11:00-16:00 UTC), registration deadline 2027-11-16 23:59
+    # (22:59 UTC); the format's defaults: recap and survey a day after the end, the survey's reminder a week
+    # later, the evaluation two weeks after the end
+    slug = server.slug
     assert planned == sorted(
         [
-            (reminder, datetime(2027, 11, 13, 11, 0, tzinfo=UTC), f"reminder 7d · {server.slug}", ("reminder", "slug")),
-            (outbox, datetime(2027, 11, 16, 22, 59, tzinfo=UTC), f"registration close · {server.slug}", ("slug",)),
-            (reminder, datetime(2027, 11, 19, 11, 0, tzinfo=UTC), f"reminder 1d · {server.slug}", ("reminder", "slug")),
+            (reminder, datetime(2027, 11, 13, 11, 0, tzinfo=UTC), f"reminder 7d · {slug}", ("reminder", "slug")),
+            (outbox, datetime(2027, 11, 16, 22, 59, tzinfo=UTC), f"registration close · {slug}", ("slug",)),
+            (reminder, datetime(2027, 11, 19, 11, 0, tzinfo=UTC), f"reminder 1d · {slug}", ("reminder", "slug")),
+            (recap, datetime(2027, 11, 21, 16, 0, tzinfo=UTC), f"recap · {slug}", ("slug",)),
+            (survey, datetime(2027, 11, 21, 16, 0, tzinfo=UTC), f"survey · {slug}", ("slug",)),
+            (survey_reminder, datetime(2027, 11, 28, 16, 0, tzinfo=UTC), f"survey reminder · {slug}", ("slug",)),
+            (evaluation, datetime(2027, 12, 4, 16, 0, tzinfo=UTC), f"evaluation · {slug}", ("slug",)),
+            (purge, datetime(2028, 5, 21, 15, 0, tzinfo=UTC), f"purge · {slug}", ("slug",)),  # summer time: 17:00
         ]
     )
     by_name = {run["name"]: run for run in runs}
@@ -244,8 +256,10 @@ def test_a_scheduled_reminder_runs_and_reaches_the_relay(server: Server) -> None
         200,
         "the scheduled reminder run to finish",
         1.0,
-        lambda: f"{[(r['name'], r['state_name'], r['next_scheduled_start_time']) for r in server.event_runs(slug)]}"
-        f" now {datetime.now(UTC).isoformat()}\n{server.logs()}",
+        lambda: (
+            f"{[(r['name'], r['state_name'], r['next_scheduled_start_time']) for r in server.event_runs(slug)]}"
+            f" now {datetime.now(UTC).isoformat()}\n{server.logs()}"
+        ),
     )
     assert run["state_type"] == "COMPLETED", server.logs()
     assert run["name"] == f"reminder 1d · {slug}"  # the name it was scheduled with, as the UI shows it
@@ -262,21 +276,27 @@ def test_a_scheduled_reminder_runs_and_reaches_the_relay(server: Server) -> None
 def test_a_new_time_moves_the_runs_and_updates_every_calendar(server: Server) -> None:
     invited(server.rt, server.slug, "dmitri@example.org", "Дмитрий Иванов", "de")
     waiting = {r["id"]: r for r in server.event_runs() if r["state_type"] == "SCHEDULED"}
-    assert len(waiting) == 3
+    assert len(waiting) == 8
     moved = server.tmp / "moved.yaml"
     moved.write_text(MOVED, encoding="utf-8")
     done = server.run("eventkit.cli", "--lang", "en", "event", "create", str(moved))
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    assert "changed: start, end" in done.stderr and "3 scheduled runs moved or cancelled" in done.stderr
+    assert "changed: start, end" in done.stderr and "8 scheduled runs moved or cancelled" in done.stderr
 
     after = {r["id"]: r for r in server.event_runs() if r["state_type"] == "SCHEDULED"}
     assert set(after) == set(waiting)  # the same runs, moved: nothing new, nothing lost
     times = {r["name"]: _utc(r["next_scheduled_start_time"]) for r in after.values()}
-    # MOVED: 27 November 2027 10:00 Berlin (09:00 UTC), deadline 23 November 23:59 (22:59 UTC)
+    # MOVED: 27 November 2027 10:00-15:00 Berlin (09:00-14:00 UTC), deadline 23 November 23:59 (22:59 UTC)
+    slug = server.slug
     assert times == {
-        f"reminder 7d · {server.slug}": datetime(2027, 11, 20, 9, 0, tzinfo=UTC),
-        f"registration close · {server.slug}": datetime(2027, 11, 23, 22, 59, tzinfo=UTC),
-        f"reminder 1d · {server.slug}": datetime(2027, 11, 26, 9, 0, tzinfo=UTC),
+        f"reminder 7d · {slug}": datetime(2027, 11, 20, 9, 0, tzinfo=UTC),
+        f"registration close · {slug}": datetime(2027, 11, 23, 22, 59, tzinfo=UTC),
+        f"reminder 1d · {slug}": datetime(2027, 11, 26, 9, 0, tzinfo=UTC),
+        f"recap · {slug}": datetime(2027, 11, 28, 14, 0, tzinfo=UTC),
+        f"survey · {slug}": datetime(2027, 11, 28, 14, 0, tzinfo=UTC),
+        f"survey reminder · {slug}": datetime(2027, 12, 5, 14, 0, tzinfo=UTC),
+        f"evaluation · {slug}": datetime(2027, 12, 11, 14, 0, tzinfo=UTC),
+        f"purge · {slug}": datetime(2028, 5, 28, 13, 0, tzinfo=UTC),  # 15:00 in summer time
     }
     (update,) = [m for m in server.received_by("dmitri@example.org") if m["Subject"].startswith("Geändert: ")]
     assert _calendar(update) == ("REQUEST", 1)
@@ -286,7 +306,7 @@ def test_a_cancellation_cancels_the_runs_and_sends_cancel(server: Server) -> Non
     done = server.run("eventkit.cli", "--lang", "en", "event", "cancel", server.slug, "--reason", "Sturmwarnung.")
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     states = sorted(r["state_type"] for r in server.event_runs() if " · " in r["name"] and "lifecycle" not in r["name"])
-    assert "SCHEDULED" not in states and states.count("CANCELLED") == 3
+    assert "SCHEDULED" not in states and states.count("CANCELLED") == 8
     (cancel,) = [m for m in server.received_by("dmitri@example.org") if m["Subject"].startswith("Abgesagt: ")]
     assert _calendar(cancel) == ("CANCEL", 2)
 

@@ -57,3 +57,32 @@ def test_reminders_reach_the_relay_once(rt: runtime.Runtime, sink: MailSink) -> 
         artifact = client.read_latest_artifacts()  # type: ignore[call-arg]
     reports = [a for a in artifact if a.key == f"reminder-report-{slug}"]
     assert reports and "ayse" not in str(reports[0].data)
+
+
+def test_each_reminder_run_leaves_the_registration_table(rt: runtime.Runtime, sink: MailSink) -> None:
+    import json
+
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    from eventkit import registrations
+    from eventkit.registration_form import RegistrationInput
+
+    slug = save_event(rt.store, rt.settings, parse_spec(GOOD.replace("capacity: 40", "capacity: 1"), TEMPLATES)).slug
+    invite(rt, slug, "ayse@example.org", "Ayşe Yılmaz", "token-ayse")
+    invite(rt, slug, "dmitri@example.org", "Дмитрий Иванов", "token-dmitri")
+    vegan = RegistrationInput("Ayşe Yılmaz", "ayse@example.org", None, None, {"dietary": ["vegan"]})
+    assert registrations.submit(rt, slug, vegan, invitation_token="token-ayse").status == "registered"
+    register(rt, slug, "dmitri@example.org", "Дмитрий Иванов", token="token-dmitri")
+    send_reminder(slug, "7d")
+
+    response = httpx.post(
+        f"{PREFECT_API_URL.value()}/artifacts/latest/filter",
+        json={"artifacts": {"key": {"any_": [f"registrations-{slug}"]}}, "limit": 1, "offset": 0},
+    )
+    (artifact,) = response.json()
+    assert artifact["type"] == "table"
+    table = {row["what"]: row["count"] for row in json.loads(artifact["data"])}
+    assert table["status: registered"] == 1 and table["status: waitlisted"] == 1 and table["places"] == 1
+    assert table["Essen und Trinken: vegan"] == 1 and table["Essen und Trinken: halal"] == 0
+    assert "ayse" not in artifact["data"] and "Ayşe" not in artifact["data"]  # figures, never a person

@@ -222,13 +222,17 @@ def create_app(rt: Runtime, *, delivery: str | None = None) -> FastAPI:
 
     @app.get("/robots.txt", include_in_schema=False)
     def robots() -> PlainTextResponse:
-        return PlainTextResponse("User-agent: *\nDisallow: /e/*/manage\nDisallow: /e/*/confirm\nDisallow: /admin\n")
+        # pages that carry a personal link in their address
+        personal = ("manage", "confirm", "cancel", "survey", "sessions")
+        lines = ["User-agent: *", *(f"Disallow: /e/*/{page}" for page in personal), "Disallow: /u/", "Disallow: /admin"]
+        return PlainTextResponse("\n".join(lines) + "\n")
 
-    from eventkit.web import admin, api, pages
+    from eventkit.web import admin, api, documents, pages, privacy, sessions, survey
 
-    app.include_router(pages.router)
-    app.include_router(api.router)
-    app.include_router(admin.router)
+    for router in (pages.router, api.router, admin.router, documents.router, survey.router):
+        app.include_router(router)
+    for router in (sessions.router, sessions.admin_router, privacy.router):
+        app.include_router(router)
     static = rt.settings.template_dir / "_base" / "web" / "static"
     app.mount("/static", StaticFiles(directory=static, check_dir=False), name="static")
     return app

@@ -359,6 +359,9 @@ def manage_page(request: Request, slug: str, t: str = "", new: int = 0, saved: i
         saved=bool(saved),
         **form_context(slug, fields, language, values, mode="manage", token=t),
     )
+    from eventkit.web.privacy import consent_context  # what was consented to, shown and changeable
+
+    context.update(consent_context(web, info["id"], fields))
     return web.page(request, "manage.html", language, context, format_name=fmt.name, csrf=True)
 
 

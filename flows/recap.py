@@ -1,0 +1,228 @@
+"""recap: the organiser's outcomes (a file, or a form in the Prefect UI), the recap and attendance PDFs, the thanks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+from pydantic import BaseModel, Field
+
+from eventkit import attendance, delivery, recap, runtime
+from eventkit.invitations import TransientDeliveryError
+from flows.relay import claimant, relay
+from flows.reminders import _retry_on_deferral
+
+# how long a recap run waits for the organiser's form before it gives up (it can be run again)
+INPUT_TIMEOUT_S = 30 * 24 * 3600
+
+
+class AgendaRow(BaseModel):
+    time: str = Field(description="Start, e.g. 12:00")
+    title: str
+    notes: str = Field("", description="What happened (Markdown)")
+
+
+class PhotoRow(BaseModel):
+    file: str = Field(description="A file in the event's folder, e.g. photos/plenum.jpg")
+    caption: str = ""
+    usable: bool = Field(False, description="May be published")
+    people: list[str] = Field(default_factory=list, description="Email addresses of the people recognisable on it")
+
+
+class RecapInput(RunInput):
+    """The outcomes of the meeting; texts are Markdown. Leave a field empty to leave its section out."""
+
+    summary: str = Field("", description="Overview: what the meeting was and who came (Markdown)")
+    agenda: list[AgendaRow] = Field(default_factory=list, description="The programme as held; empty: as planned")
+    outcomes: str = Field("", description="Results (Markdown)")
+    photos: list[PhotoRow] = Field(default_factory=list)
+
+    def to_data(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_defaults=True)
+        return {k: v for k, v in data.items() if v not in ("", [], None)}
+
+
+class FachvernetzungRecapInput(RecapInput):
+    initiatives: list[str] = Field(default_factory=list, description="Initiatives in the introduction round")
+    review: str = Field("", description="Review of the year (Markdown)")
+    plans: str = Field("", description="Plans (Markdown)")
+    decisions: list[str] = Field(default_factory=list, description="Decisions and agreements")
+    next_date: str = Field("", description="The next meeting")
+
+
+class WorkingGroupRow(BaseModel):
+    title: str
+    results: str = Field("", description="Results (Markdown)")
+
+
+class NetzwerktreffenRecapInput(RecapInput):
+    welcome: str = Field("", description="Welcome (Markdown)")
+    presenting: list[str] = Field(default_factory=list, description="Organisations presenting their work")
+    working_groups: list[WorkingGroupRow] = Field(default_factory=list)
+    demands: list[str] = Field(default_factory=list)
+
+
+class SessionRow(BaseModel):
+    round: int = Field(ge=1)
+    table: int = Field(ge=1)
+    title: str
+    host: str = ""
+
+
+class BarcampRecapInput(RecapInput):
+    sessions: list[SessionRow] = Field(default_factory=list, description="The session grid")
+    ideas: list[str] = Field(default_factory=list, description="Ideas collected")
+
+
+INPUTS: dict[str, type[RecapInput]] = {
+    "fachvernetzung": FachvernetzungRecapInput,
+    "netzwerktreffen": NetzwerktreffenRecapInput,
+    "barcamp": BarcampRecapInput,
+}
+
+
+def input_model(format_name: str) -> type[RecapInput]:
+    return INPUTS.get(format_name, RecapInput)
+
+
+@task(name="take-recap-file", cache_policy=NO_CACHE)
+def take_file(slug: str, path: str) -> recap.Recap:
+    return recap.take_input(runtime.get(), slug, Path(path))
+
+
+@task(name="take-recap-form", cache_policy=NO_CACHE)
+def take_form(slug: str, data: dict[str, Any]) -> recap.Recap:
+    return recap.take_data(runtime.get(), slug, data, source="Prefect UI")
+
+
+@task(name="render-recap", cache_policy=NO_CACHE)
+def render_recap(slug: str, given: recap.Recap) -> recap.RecapResult:
+    return recap.render_recap(runtime.get(), slug, given)
+
+
+@task(name="render-attendance", cache_policy=NO_CACHE)
+def render_attendance(slug: str, blank: bool = False) -> attendance.AttendanceResult:
+    return attendance.render_attendance(runtime.get(), slug, blank=blank)
+
+
+@task(name="enqueue-thanks", cache_policy=NO_CACHE)
+def enqueue_thanks(slug: str) -> dict[str, int]:
+    return recap.enqueue_thanks(runtime.get(), slug)
+
+
+@task(
+    name="deliver-thanks",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[30, 120, 600],
+    retry_condition_fn=_retry_on_deferral,
+)
+def deliver_thanks(slug: str) -> dict[str, int]:
+    rt = runtime.get()
+    with relay(rt) as transport:
+        done = asyncio.run(
+            delivery.deliver_pending(
+                rt.store, transport, slug=slug, kinds=[recap.THANKS_KIND], rt=rt, claimant=claimant()
+            )
+        )
+    get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
+    if done.retry:
+        total = done.sent + done.retry + done.failed
+        raise TransientDeliveryError(f"{done.retry} of {total} thank-you emails were deferred by the mail server")
+    return done.as_dict()
+
+
+def _summary(
+    slug: str,
+    made: recap.RecapResult,
+    listed: attendance.AttendanceResult,
+    thanks: dict[str, int],
+    delivered: dict[str, int],
+) -> str:
+    f = made.figures
+    lines = [
+        f"# Recap · {slug}",
+        "",
+        f"- recap: `{made.path}` ({made.pages} pages, {made.size // 1024} KB{', with contents' if made.toc else ''})",
+        f"- attendance list: `{listed.path}` ({listed.names} names, {listed.sheets} sheet(s) a day)",
+        "",
+        "| registered | attended | organisations | named (consent) | photos used | photos left out |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {f.registered} | {f.attended} | {f.organisations} | {len(f.listed)} | {made.photos_used}"
+        f" | {len(made.photos_left_out)} |",
+        "",
+        "| thank-you emails | written earlier | recap attached | sent | deferred | failed |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {thanks['thanks']} | {thanks['already']} | {'yes' if thanks['attached'] else 'no, linked'}"
+        f" | {delivered['sent']} | {delivered['retry']} | {delivered['failed']} |",
+    ]
+    for file, reason in made.photos_left_out:
+        lines.append(f"\n- left out `{file}`: {reason}")
+    if not f.checked_in:
+        lines.append("\nNobody was checked in: the figures count registrations only, and no thanks went out.")
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="recap", flow_run_name="recap · {slug}", log_prints=False)
+def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[float] | None = None) -> dict[str, Any]:
+    """Take the organiser's outcomes (a recap file; else the stored input; else a form in the UI, for which
+    the run suspends), render the recap and the attendance list into the event's folder, thank the attendees.
+
+    A second run renders the PDFs again from the stored input and sends nobody a second thank-you email.
+    """
+    logger = get_run_logger()
+    rt = runtime.get()
+    if recap_file:
+        given = take_file(slug, recap_file)
+    else:
+        stored = recap.stored_recap(rt, slug)
+        if stored is None:
+            model = input_model(recap.event_format(rt, slug))
+            logger.info("no recap input for %s yet: waiting for the organiser's form in the Prefect UI", slug)
+            form = suspend_flow_run(wait_for_input=model, timeout=INPUT_TIMEOUT_S, key="recap-input")
+            given = take_form(slug, form.to_data())
+        else:
+            given = stored
+    made = render_recap(slug, given)
+    listed = render_attendance(slug)
+    thanks = enqueue_thanks(slug)
+    deliver = deliver_thanks if retry_delays is None else deliver_thanks.with_options(retry_delay_seconds=retry_delays)
+    delivered = deliver(slug)
+    create_markdown_artifact(
+        key=f"recap-{slug}",
+        markdown=_summary(slug, made, listed, thanks, delivered),
+        description=f"Recap of {slug}: {made.pages} pages, {made.figures.attended} attended",
+    )
+    create_link_artifact(
+        key=f"attendance-{slug}",
+        link=listed.path.as_uri(),
+        link_text=f"attendance-{slug}.pdf ({listed.names} names)",
+        description=f"Attendance list of {slug}",
+    )
+    return {
+        "recap": str(made.path),
+        "attendance": str(listed.path),
+        "pages": made.pages,
+        "attended": made.figures.attended,
+        **{f"thanks_{k}": v for k, v in thanks.items()},
+        **delivered,
+    }
+
+
+@flow(name="attendance-list", flow_run_name="attendance list · {slug}", log_prints=False)
+def attendance_list(slug: str, blank: bool = True) -> str:
+    """The attendance list to print before the event (blank=True: everyone registered) or after it."""
+    listed = render_attendance(slug, blank)
+    create_link_artifact(
+        key=f"attendance-{slug}",
+        link=listed.path.as_uri(),
+        link_text=f"{listed.path.name} ({listed.names} names)",
+        description=f"Attendance list of {slug} ({'blank' if blank else 'from the check-ins'})",
+    )
+    return str(listed.path)

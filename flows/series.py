@@ -1,0 +1,87 @@
+"""plan-series: the meetings of a series that come into range become events, and each gets its lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from eventkit import delivery, runtime, series_store
+from flows.lifecycle import event_lifecycle
+from flows.relay import relay
+
+HORIZON_DAYS = 120
+
+
+@task(name="create-meetings", cache_policy=NO_CACHE)
+def create_meetings(slug: str, horizon_days: int, now: datetime | None) -> list[str]:
+    return series_store.create_meetings(runtime.get(), slug, now=now, horizon=timedelta(days=horizon_days))
+
+
+@task(name="meetings-to-plan", cache_policy=NO_CACHE)
+def meetings_to_plan(slug: str, horizon_days: int, now: datetime | None) -> list[str]:
+    return series_store.meetings_in_range(runtime.get(), slug, now=now, horizon=timedelta(days=horizon_days))
+
+
+@task(name="mark-planned", cache_policy=NO_CACHE)
+def mark_planned(slug: str, meetings: list[str]) -> None:
+    series_store.mark_planned(runtime.get().settings, slug, meetings)
+
+
+@flow(name="plan-series", flow_run_name="series · {slug}", log_prints=False)
+def plan_series(slug: str, horizon_days: int = HORIZON_DAYS, now: datetime | None = None) -> dict[str, Any]:
+    """Create the meetings of the next `horizon_days` as events, then run each new one's lifecycle.
+
+    Meant to run weekly. A second run creates nothing twice, and a meeting whose lifecycle ran is not run again;
+    one whose lifecycle failed is tried again by the next run.
+    """
+    logger = get_run_logger()
+    created = create_meetings(slug, horizon_days, now)
+    planned: list[str] = []
+    failed: list[str] = []
+    for meeting in meetings_to_plan(slug, horizon_days, now):
+        state = event_lifecycle(meeting, now, return_state=True)
+        (failed if state.is_failed() else planned).append(meeting)
+    if planned:
+        mark_planned(slug, planned)
+    logger.info("created %d meetings, ran the lifecycle of %d, %d failed", len(created), len(planned), len(failed))
+    lines = [f"# Series · {slug}", "", "| meeting | created now | lifecycle |", "|---|---|---|"]
+    lines += [
+        f"| {m} | {'yes' if m in created else 'no'} | {'failed' if m in failed else 'run'} |" for m in planned + failed
+    ]
+    create_markdown_artifact(key=f"series-{slug}", markdown="\n".join(lines) + "\n", description=f"Series {slug}")
+    if failed:
+        raise RuntimeError(f"the lifecycle of {', '.join(failed)} failed; the next run tries again")
+    return {"created": created, "planned": planned}
+
+
+@task(name="write-series-invitations", cache_policy=NO_CACHE)
+def write_series_invitations(slug: str, now: datetime | None) -> int:
+    return series_store.enqueue_invitations(runtime.get(), slug, now=now)
+
+
+@task(name="deliver-series-mail", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[30, 120])
+def deliver_series_mail() -> dict[str, int]:
+    rt = runtime.get()
+    with relay(rt) as transport:
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport, kinds=series_store.KINDS, rt=rt))
+    return done.as_dict()
+
+
+@flow(name="send-series-invitation", flow_run_name="series invitation · {slug}", log_prints=False)
+def send_series_invitation(slug: str, now: datetime | None = None) -> dict[str, int]:
+    """The series invitation (every meeting in one calendar) to each member who has not had it, then delivery."""
+    written = write_series_invitations(slug, now)
+    sent = deliver_series_mail()
+    get_run_logger().info("%d series invitations written; sent %d, failed %d", written, sent["sent"], sent["failed"])
+    return {"written": written, **sent}
+
+
+@flow(name="send-series-mail", flow_run_name="series mail", log_prints=False)
+def send_series_mail() -> dict[str, int]:
+    """Deliver what waits of the series emails (updates written by `eventkit series update`)."""
+    return deliver_series_mail()

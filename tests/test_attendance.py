@@ -1,0 +1,63 @@
+"""The attendance list: blank before the event, filled from the check-ins, one sheet per day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventkit import runtime
+from eventkit.attendance import EMPTY_ROWS_BLANK, attendance_path, render_attendance
+from tests.test_pdf import pdf_text
+from tests.test_recap import PEOPLE, add_event, add_people, rt  # noqa: F401 - rt is a fixture
+from tests.test_spec import GOOD
+
+
+def test_blank_list_has_everyone_registered(rt: runtime.Runtime, tmp_path: Path) -> None:  # noqa: F811
+    slug = add_event(rt, "fachvernetzung")
+    add_people(rt, slug)
+    result = render_attendance(rt, slug, blank=True)
+    assert result.path == attendance_path(rt, slug, blank=True) and result.names == 4 and result.sheets == 1
+    text = pdf_text(result.path.read_bytes(), tmp_path, layout=False)
+    assert "Teilnehmendenliste · Fachvernetzung 2027 im Landkreis Gifhorn" in text
+    assert "Samstag, 20. November 2027" in text
+    for header in ("Nr.", "Name", "Organisation", "Wohnort", "Unterschrift"):
+        assert f" {header} " in text
+    for name, _, org, *_ in PEOPLE:
+        assert name.split()[0] in text and org in text
+    assert "Check-in" not in text
+    assert f" {4 + EMPTY_ROWS_BLANK} " in text  # numbered empty lines for people without registration
+    assert "Bitte tragen Sie Ihren Wohnort von Hand ein." in text
+    assert "Blatt 1 von 1" in text
+
+
+def test_filled_list_has_only_those_checked_in(rt: runtime.Runtime, tmp_path: Path) -> None:  # noqa: F811
+    slug = add_event(rt, "netzwerktreffen")
+    add_people(rt, slug)
+    result = render_attendance(rt, slug)
+    assert result.path.name == f"attendance-{slug}.pdf" and result.names == 3
+    text = pdf_text(result.path.read_bytes(), tmp_path, layout=False)
+    # pdftotext reads the lam-alef ligature of الأحمد back in the wrong order, so only the first name is checked
+    assert "Renate Müller" in text and "محمد" in text and "Дмитрий Иванов" in text
+    assert "Olena Kovalenko" not in text  # registered, never checked in
+    assert "Check-in" in text and "Eingecheckt: 3" in text
+
+
+def test_one_sheet_per_day(rt: runtime.Runtime, tmp_path: Path) -> None:  # noqa: F811
+    two_days = GOOD.replace("end: 2027-11-20T17:00", "end: 2027-11-21T17:00")
+    slug = add_event(rt, "fachvernetzung", two_days)
+    add_people(rt, slug)
+    result = render_attendance(rt, slug, blank=True)
+    assert result.sheets == 2 and result.pages == 2
+    text = pdf_text(result.path.read_bytes(), tmp_path, layout=False)
+    assert "Samstag, 20. November 2027 · Tag 1 von 2" in text and "Sonntag, 21. November 2027 · Tag 2 von 2" in text
+    assert text.count("Renate Müller") == 2
+
+
+def test_a_long_list_repeats_its_header(rt: runtime.Runtime, tmp_path: Path) -> None:  # noqa: F811
+    slug = add_event(rt, "barcamp")
+    people = [(f"Person {n:03d}", f"p{n}@example.org", f"Verein {n}", True, True, False) for n in range(120)]
+    add_people(rt, slug, people)
+    result = render_attendance(rt, slug, blank=True, language="en")
+    assert result.pages > 3
+    text = pdf_text(result.path.read_bytes(), tmp_path, layout=False)
+    assert text.count(" No. Name Organisation ") == result.pages  # the header repeats on every page
+    assert f"Sheet {result.pages} of {result.pages}" in text
