@@ -9,6 +9,7 @@ import email.policy
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -61,6 +62,24 @@ def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Pa
     names = " ".join(m.name for m in mails)
     for kind in ("-reminder-", "-recap-thanks-", "-survey-invitation-", "-survey-reminder-"):
         assert f"barcamp-2027-hannover{kind}" in names
+    # least data: no attendee's address in the runs' logs or artifacts (issue 8), searched through the API
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
+    logs = httpx.post(f"{api}/logs/filter", json={"limit": 200, "offset": 0}, timeout=30).json()
+    offset = 200
+    while len(logs) == offset:
+        logs += httpx.post(f"{api}/logs/filter", json={"limit": 200, "offset": offset}, timeout=30).json()
+        offset += 200
+    artifacts = httpx.post(f"{api}/artifacts/filter", json={"limit": 200, "offset": 0}, timeout=30).json()
+    assert artifacts and any(a["key"] and a["key"].startswith("registrations-") for a in artifacts)
+    seen = "\n".join(str(entry.get("message")) for entry in logs) + "\n".join(str(a.get("data")) for a in artifacts)
+    addresses = {"zeynep.aydin@example.org"}
+    for spec in EXAMPLES.glob("*.yaml"):
+        with spec.with_name(f"{spec.stem}-invitees.csv").open(encoding="utf-8") as fh:
+            addresses |= {row["email"] for row in csv.DictReader(fh)}
+    assert not [a for a in addresses if a in seen]
+
     # a second run starts from nothing and ends the same
     again = CliRunner().invoke(main, ["--lang", "en", "demo", "--out", str(out)], catch_exceptions=False)
     assert again.exit_code == 0

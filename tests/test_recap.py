@@ -153,7 +153,8 @@ def test_a_missing_photo_is_reported_and_nothing_is_kept(rt: runtime.Runtime, tm
 @pytest.mark.parametrize("fmt", sorted(EXAMPLE))
 def test_recap_per_format(rt: runtime.Runtime, tmp_path: Path, fmt: str) -> None:
     slug = add_event(rt, fmt)
-    add_people(rt, slug)
+    add_people(rt, slug, PEOPLE[:2], town="Gifhorn")
+    add_people(rt, slug, PEOPLE[2:], town="Wolfsburg")
     recap.take_input(rt, slug, EXAMPLES / "recaps" / f"{EXAMPLE[fmt]}.yaml")
     result = recap.render_recap(rt, slug)
     assert result.path == recap.event_dir(rt.settings, slug) / f"recap-{slug}.pdf"
@@ -165,7 +166,8 @@ def test_recap_per_format(rt: runtime.Runtime, tmp_path: Path, fmt: str) -> None
     assert "Verein ohne Nennung" not in text  # attended, but did not agree to be named
     assert "Nicht gekommen" not in text  # agreed, but did not come
     assert (result.figures.registered, result.figures.attended, result.figures.organisations) == (4, 3, 3)
-    assert result.figures.towns is None and "nicht nach dem Wohnort gefragt" in text
+    # the towns of those who came (the registration asks for it, optionally): Gifhorn and Wolfsburg
+    assert result.figures.towns == 2 and "nicht nach dem Wohnort gefragt" not in text
     if fmt == "fachvernetzung":
         assert "Vorstellungsrunde: Initiativen, Vereine und Bündnisse" in text
         assert "Bündnis „Wittingen ist bunt“ (Wittingen)" in text

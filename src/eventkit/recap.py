@@ -707,8 +707,11 @@ def recap_html(
     sections = [k for k in ("summary",) if recap.summary] + (["agenda"] if agenda else [])
     sections += [k for k in FORMAT_KEYS.get(spec.format, ALL_FORMAT_KEYS) if getattr(recap, k)]
     sections += (["outcomes"] if recap.outcomes else []) + ["figures"]
+    summary = _survey_summary(rt, slug, language)
+    sections += ["survey"] if summary is not None else []
     sections += (["organisations"] if numbers.listed else []) + (["photos"] if photos else [])
     html = template.render(
+        survey=summary,
         sections=sections,
         event=event_view(spec, fmt),
         event_status=event.status,
@@ -724,6 +727,38 @@ def recap_html(
         generated=(now or datetime.now(UTC)).astimezone(spec.start.tzinfo),
     )
     return html, numbers, decisions, spec
+
+
+def _survey_summary(rt: Runtime, slug: str, language: str) -> SimpleNamespace | None:
+    """The follow-up survey's figures, once it is evaluated (closed): a recap made after the evaluation
+    includes them. No free text here; that stays in the evaluation PDF."""
+    from eventkit import evaluation
+
+    found = evaluation.evaluate(rt, slug, language=language)
+    if found is None or not found[0].closed:
+        return None
+    result = found[0]
+    questions = [
+        SimpleNamespace(
+            label=q.label,
+            answered=q.answered,
+            hidden=q.hidden,
+            texts=q.texts,
+            bars=q.bars,
+            mean=q.mean,
+            mean_text=evaluation.number(q.mean, language),
+            median_text=evaluation.number(q.median, language),
+        )
+        for q in result.questions
+    ]
+    return SimpleNamespace(
+        responses=result.responses,
+        invited=result.invited,
+        rate=evaluation.percent(result.response_rate, language),
+        hidden=result.hidden,
+        min_group=result.min_group,
+        questions=questions,
+    )
 
 
 def render_recap(
