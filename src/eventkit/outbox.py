@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, func, insert, select, update
+from sqlalchemy import Connection, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from eventkit.store import Event, OutboxMessage, utcnow
@@ -110,7 +110,7 @@ def _file_name(slug: str | None, kind: str, outbox_id: int) -> str:
     return f"{slug or 'eventkit'}-{kind}-{outbox_id:07d}"
 
 
-def record(session: Session, results: Iterable[DeliveryResult]) -> None:
+def record(session: Session | Connection, results: Iterable[DeliveryResult]) -> None:
     now = utcnow()
     by_status: dict[tuple[str, str | None], list[int]] = {}
     for r in results:
