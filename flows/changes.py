@@ -16,22 +16,11 @@ from eventkit import changes, delivery, lifecycle, runtime
 from eventkit.events import format_for, load_event
 from eventkit.invitations import TransientDeliveryError
 from flows.lifecycle import cancel_phases, move_phases, phase_of, schedule_phase
-from flows.relay import claimant, relay
+from flows.relay import claimant, relay, retry_on_deferral
 
 
 def _run_name() -> str:
     return f"change · {flow_run.parameters.get('slug')}"
-
-
-def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
-    """Only a deferral by the mail server is worth a retry; a bug or a bad template is not."""
-    try:
-        state.result()
-    except TransientDeliveryError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
 
 
 @task(name="write-change-emails", cache_policy=NO_CACHE)
@@ -44,7 +33,7 @@ def write_change_emails(slug: str, previous: dict[str, Any] | None) -> dict[str,
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[30, 120, 600],
-    retry_condition_fn=_retry_on_deferral,
+    retry_condition_fn=retry_on_deferral,
 )
 def deliver_change_emails(slug: str) -> dict[str, int]:
     rt = runtime.get()

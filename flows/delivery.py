@@ -10,7 +10,7 @@ from prefect.runtime import flow_run
 
 from eventkit import delivery, registrations, runtime
 from eventkit.invitations import TransientDeliveryError
-from flows.relay import claimant, relay
+from flows.relay import claimant, relay, retry_on_deferral
 from flows.tables import publish_registration_table
 
 
@@ -20,17 +20,6 @@ def _run_name() -> str:
     if given and given.startswith("registration close · "):
         return str(given)
     return f"deliver · {flow_run.parameters.get('slug') or 'sweep'}"
-
-
-def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
-    """Only a deferral by the mail server is worth a retry; a bug or a bad template is not."""
-    try:
-        state.result()
-    except TransientDeliveryError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
 
 
 @task(name="expire-requests", cache_policy=NO_CACHE)
@@ -46,7 +35,7 @@ def expire_requests() -> int:
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[10, 30],
-    retry_condition_fn=_retry_on_deferral,
+    retry_condition_fn=retry_on_deferral,
 )
 def deliver_pending(slug: str | None) -> dict[str, int]:
     rt = runtime.get()

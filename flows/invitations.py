@@ -15,18 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from eventkit import invitations, runtime
 from eventkit.invitees import read_invitees
 from eventkit.reports import delivery_markdown
-from flows.relay import claimant, relay
-
-
-def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
-    """Only a deferral by the mail server is worth a retry; a bug or a bad template is not."""
-    try:
-        state.result()
-    except invitations.TransientDeliveryError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
+from flows.relay import claimant, relay, retry_on_deferral
 
 
 @task(name="import-invitees", cache_policy=NO_CACHE)
@@ -73,7 +62,7 @@ def prepare_batch(slug: str, first: int, last: int) -> int:
     cache_policy=NO_CACHE,
     retries=4,
     retry_delay_seconds=[30, 120, 600, 1800],
-    retry_condition_fn=_retry_on_deferral,
+    retry_condition_fn=retry_on_deferral,
 )
 def deliver_batch(slug: str, first: int, last: int) -> dict[str, int]:
     rt = runtime.get()

@@ -15,8 +15,7 @@ from pydantic import BaseModel, Field
 
 from eventkit import attendance, delivery, recap, runtime
 from eventkit.invitations import TransientDeliveryError
-from flows.relay import claimant, relay
-from flows.reminders import _retry_on_deferral
+from flows.relay import claimant, relay, retry_on_deferral
 
 # how long a recap run waits for the organiser's form before it gives up (it can be run again)
 INPUT_TIMEOUT_S = 30 * 24 * 3600
@@ -121,7 +120,7 @@ def enqueue_thanks(slug: str) -> dict[str, int]:
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[30, 120, 600],
-    retry_condition_fn=_retry_on_deferral,
+    retry_condition_fn=retry_on_deferral,
 )
 def deliver_thanks(slug: str) -> dict[str, int]:
     rt = runtime.get()

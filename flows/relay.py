@@ -21,6 +21,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run
 
+from eventkit.invitations import TransientDeliveryError
 from eventkit.runtime import Runtime
 from eventkit.settings import Settings
 from eventkit.transport import Throttle, Transport, transport_for
@@ -63,6 +64,17 @@ def ensure_limits(settings: Settings) -> dict[str, tuple[int, float]]:
             except ObjectAlreadyExists:
                 continue  # another delivery made it first
     return limits
+
+
+def retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
+    """Only a deferral by the mail server is worth a retry of a delivering task; a bug or a bad template is not."""
+    try:
+        state.result()
+    except TransientDeliveryError:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure is final
+        return False
+    return False
 
 
 def claimant() -> str | None:

@@ -10,19 +10,8 @@ from prefect.cache_policies import NO_CACHE
 
 from eventkit import delivery, reminders, runtime
 from eventkit.invitations import TransientDeliveryError
-from flows.relay import claimant, relay
+from flows.relay import claimant, relay, retry_on_deferral
 from flows.tables import publish_registration_table
-
-
-def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
-    """Only a deferral by the mail server is worth a retry; a bug or a bad template is not."""
-    try:
-        state.result()
-    except TransientDeliveryError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
 
 
 @task(name="enqueue-reminders", cache_policy=NO_CACHE)
@@ -35,7 +24,7 @@ def enqueue_reminders(slug: str, reminder: str) -> dict[str, int]:
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[30, 120, 600],
-    retry_condition_fn=_retry_on_deferral,
+    retry_condition_fn=retry_on_deferral,
 )
 def deliver_reminders(slug: str) -> dict[str, int]:
     rt = runtime.get()

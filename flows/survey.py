@@ -10,18 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eventkit import delivery, evaluation, runtime, survey
 from eventkit.invitations import TransientDeliveryError
-from flows.relay import claimant, relay
-
-
-def _retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
-    """Only a deferral by the mail server is worth a retry; a bug or a bad template is not."""
-    try:
-        state.result()
-    except TransientDeliveryError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure is final
-        return False
-    return False
+from flows.relay import claimant, relay, retry_on_deferral
 
 
 @task(name="open-survey", cache_policy=NO_CACHE)
@@ -39,7 +28,7 @@ def enqueue_survey_reminders(slug: str) -> dict[str, int]:
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[30, 120, 600],
-    retry_condition_fn=_retry_on_deferral,
+    retry_condition_fn=retry_on_deferral,
 )
 def deliver_survey_emails(slug: str, kind: str) -> dict[str, int]:
     rt = runtime.get()

@@ -19,7 +19,7 @@ from eventkit.runtime import Runtime
 from eventkit.settings import Settings
 from eventkit.spec import EventSpec, line_map
 from eventkit.store import Event
-from eventkit.validation import N_, Problems, ValidationFailed, clean_line, has_control
+from eventkit.validation import N_, Problems, ValidationFailed, clean_line, has_control, read_text_file
 
 MINUTES_FILE = "minutes.yaml"
 MAX_TEXT = 2000
@@ -144,16 +144,7 @@ def parse_minutes(text: str, *, source: str = "<minutes>") -> Minutes:
 
 def load_minutes(path: Path) -> Minutes:
     source = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        problems = Problems(source)
-        problems.add(None, N_("cannot read the file: %(reason)s"), reason=exc.strerror or str(exc))
-        raise ValidationFailed(problems.items) from None
-    except UnicodeDecodeError:
-        problems = Problems(source)
-        problems.add(None, N_("the file is not UTF-8 encoded; save it as UTF-8 and try again"))
-        raise ValidationFailed(problems.items) from None
+    text = read_text_file(path)
     return parse_minutes(text, source=source)
 
 

@@ -28,7 +28,7 @@ from eventkit.settings import Settings
 from eventkit.spec import EventSpec, _parse_clock, line_map
 from eventkit.store import Event, OutboxMessage, Person, Registration
 from eventkit.tokens import signed_token, token_subject, verify_signed
-from eventkit.validation import N_, Problems, ValidationFailed, has_control
+from eventkit.validation import N_, Problems, ValidationFailed, has_control, read_text_file
 
 RECAP_FILE = "recap.yaml"
 THANKS_KIND = "recap-thanks"
@@ -412,16 +412,7 @@ def _check_image(base: Path, name: str, path: tuple[Any, ...], problems: Problem
 def load_recap(path: Path, format_name: str, *, slug: str | None = None) -> Recap:
     """Read and check a recap file and the photos and logos it names (relative to its folder)."""
     source = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        problems = Problems(source)
-        problems.add(None, N_("cannot read the file: %(reason)s"), reason=exc.strerror or str(exc))
-        raise ValidationFailed(problems.items) from None
-    except UnicodeDecodeError:
-        problems = Problems(source)
-        problems.add(None, N_("the file is not UTF-8 encoded; save it as UTF-8 and try again"))
-        raise ValidationFailed(problems.items) from None
+    text = read_text_file(path)
     recap = parse_recap(text, format_name, source=source, slug=slug)
     _check_files(recap, path.parent, source)
     return recap

@@ -18,7 +18,7 @@ from dateutil.rrule import rrule, rrulestr
 from eventkit.invitees import Invitee, read_invitees
 from eventkit.render import translate
 from eventkit.spec import SLUG_RE, EventSpec, Venue, _local_datetime, _one_line, line_map, slugify, validate_spec
-from eventkit.validation import N_, Problems, ValidationFailed
+from eventkit.validation import N_, Problems, ValidationFailed, read_text_file
 
 # keys of a series file besides those of an event spec (which describe the first meeting)
 SERIES_KEYS = ("rrule", "until", "exceptions", "members")
@@ -235,16 +235,7 @@ def load_series(path: Path, template_dir: Path) -> Series:
     The members' CSV is read relative to the series file.
     """
     source = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        problems = Problems(source)
-        problems.add(None, N_("cannot read the file: %(reason)s"), reason=exc.strerror or str(exc))
-        raise ValidationFailed(problems.items) from None
-    except UnicodeDecodeError:
-        problems = Problems(source)
-        problems.add(None, N_("the file is not UTF-8 encoded; save it as UTF-8 and try again"))
-        raise ValidationFailed(problems.items) from None
+    text = read_text_file(path)
     return parse_series(text, template_dir, source=source, base_dir=path.parent)
 
 

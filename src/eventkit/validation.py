@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eventkit.i18n import gettext_for
@@ -110,3 +111,17 @@ def has_control(value: str) -> bool:
 
 def has_surrogate(value: str) -> bool:
     return bool(_SURROGATE.search(value))
+
+
+def read_text_file(path: Path) -> str:
+    """An organiser's file as text (UTF-8, a BOM allowed); ValidationFailed naming the file if it cannot be read."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        problems = Problems(str(path))
+        problems.add(None, N_("cannot read the file: %(reason)s"), reason=exc.strerror or str(exc))
+        raise ValidationFailed(problems.items) from None
+    except UnicodeDecodeError:
+        problems = Problems(str(path))
+        problems.add(None, N_("the file is not UTF-8 encoded; save it as UTF-8 and try again"))
+        raise ValidationFailed(problems.items) from None
