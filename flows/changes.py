@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +11,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.runtime import flow_run
 
-from eventkit import changes, delivery, lifecycle, runtime
+from eventkit import changes, lifecycle, runtime
 from eventkit.events import format_for, load_event
-from eventkit.invitations import TransientDeliveryError
 from flows.lifecycle import cancel_phases, move_phases, phase_of, schedule_phase
-from flows.relay import claimant, relay, retry_on_deferral
+from flows.relay import deliver_kinds, retry_on_deferral
 
 
 def _run_name() -> str:
@@ -36,18 +34,7 @@ def write_change_emails(slug: str, previous: dict[str, Any] | None) -> dict[str,
     retry_condition_fn=retry_on_deferral,
 )
 def deliver_change_emails(slug: str) -> dict[str, int]:
-    rt = runtime.get()
-    with relay(rt) as transport:
-        done = asyncio.run(
-            delivery.deliver_pending(
-                rt.store, transport, slug=slug, kinds=list(changes.KINDS), rt=rt, claimant=claimant()
-            )
-        )
-    get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
-    if done.retry:
-        total = done.sent + done.retry + done.failed
-        raise TransientDeliveryError(f"{done.retry} of {total} change emails were deferred by the mail server")
-    return done.as_dict()
+    return deliver_kinds(slug, list(changes.KINDS), "change emails")
 
 
 def _lifecycle_started(slug: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,8 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from eventkit import attendance, delivery, recap, runtime
-from eventkit.invitations import TransientDeliveryError
-from flows.relay import claimant, relay, retry_on_deferral
+from eventkit import attendance, recap, runtime
+from flows.relay import deliver_kinds, retry_on_deferral
 
 # how long a recap run waits for the organiser's form before it gives up (it can be run again)
 INPUT_TIMEOUT_S = 30 * 24 * 3600
@@ -123,18 +121,7 @@ def enqueue_thanks(slug: str) -> dict[str, int]:
     retry_condition_fn=retry_on_deferral,
 )
 def deliver_thanks(slug: str) -> dict[str, int]:
-    rt = runtime.get()
-    with relay(rt) as transport:
-        done = asyncio.run(
-            delivery.deliver_pending(
-                rt.store, transport, slug=slug, kinds=[recap.THANKS_KIND], rt=rt, claimant=claimant()
-            )
-        )
-    get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
-    if done.retry:
-        total = done.sent + done.retry + done.failed
-        raise TransientDeliveryError(f"{done.retry} of {total} thank-you emails were deferred by the mail server")
-    return done.as_dict()
+    return deliver_kinds(slug, [recap.THANKS_KIND], "thank-you emails")
 
 
 def _summary(

@@ -6,21 +6,26 @@ delivery in every worker takes a slot of `eventkit-smtp-connections` for its con
 `eventkit-smtp-rate` (a rate limit: slots decay at 0.5 per second) before each message. The first run
 creates both limits from these settings; afterwards the operator can change them on the Prefect UI's
 Concurrency page, and what is set there counts.
+
+Every delivering task of the flows sends through here (deliver_kinds): the same limits, the same claims
+named by the flow run, the same retry on a deferral.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
-from prefect import get_client
+from prefect import get_client, get_run_logger
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import rate_limit
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run
 
+from eventkit import delivery, runtime
 from eventkit.invitations import TransientDeliveryError
 from eventkit.runtime import Runtime
 from eventkit.settings import Settings
@@ -95,3 +100,21 @@ def relay(rt: Runtime) -> Iterator[Transport]:
     shared = concurrency(CONNECTIONS, occupy=1, strict=True) if CONNECTIONS in limits else nullcontext()
     with rt.smtp_slots, shared:
         yield transport_for(rt.settings, throttle)
+
+
+def deliver_kinds(slug: str, kinds: list[str], what: str) -> dict[str, int]:
+    """The body of a flow's delivering task: send the event's emails of these kinds through the relay.
+
+    Each recipient's outcome is recorded already when the relay defers some: the TransientDeliveryError
+    makes Prefect retry the task (retry_on_deferral), and the retry sends only the deferred ones.
+    """
+    rt = runtime.get()
+    with relay(rt) as transport:
+        done = asyncio.run(
+            delivery.deliver_pending(rt.store, transport, slug=slug, kinds=kinds, rt=rt, claimant=claimant())
+        )
+    get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
+    if done.retry:
+        total = done.sent + done.retry + done.failed
+        raise TransientDeliveryError(f"{done.retry} of {total} {what} were deferred by the mail server")
+    return done.as_dict()

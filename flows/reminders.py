@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from eventkit import delivery, reminders, runtime
-from eventkit.invitations import TransientDeliveryError
-from flows.relay import claimant, relay, retry_on_deferral
+from eventkit import reminders, runtime
+from flows.relay import deliver_kinds, retry_on_deferral
 from flows.tables import publish_registration_table
 
 
@@ -27,19 +24,7 @@ def enqueue_reminders(slug: str, reminder: str) -> dict[str, int]:
     retry_condition_fn=retry_on_deferral,
 )
 def deliver_reminders(slug: str) -> dict[str, int]:
-    rt = runtime.get()
-    with relay(rt) as transport:
-        done = asyncio.run(
-            delivery.deliver_pending(
-                rt.store, transport, slug=slug, kinds=list(reminders.KINDS), rt=rt, claimant=claimant()
-            )
-        )
-    get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
-    if done.retry:
-        # each recipient's outcome is recorded already; a retry sends only the deferred ones
-        total = done.sent + done.retry + done.failed
-        raise TransientDeliveryError(f"{done.retry} of {total} reminders were deferred by the mail server")
-    return done.as_dict()
+    return deliver_kinds(slug, list(reminders.KINDS), "reminders")
 
 
 def _report(slug: str, reminder: str, enqueued: dict[str, int], delivered: dict[str, int]) -> str:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from eventkit import delivery, evaluation, runtime, survey
-from eventkit.invitations import TransientDeliveryError
-from flows.relay import claimant, relay, retry_on_deferral
+from eventkit import evaluation, runtime, survey
+from flows.relay import deliver_kinds, retry_on_deferral
 
 
 @task(name="open-survey", cache_policy=NO_CACHE)
@@ -31,17 +28,7 @@ def enqueue_survey_reminders(slug: str) -> dict[str, int]:
     retry_condition_fn=retry_on_deferral,
 )
 def deliver_survey_emails(slug: str, kind: str) -> dict[str, int]:
-    rt = runtime.get()
-    with relay(rt) as transport:
-        done = asyncio.run(
-            delivery.deliver_pending(rt.store, transport, slug=slug, kinds=[kind], rt=rt, claimant=claimant())
-        )
-    get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
-    if done.retry:
-        # each recipient's outcome is recorded already; a retry sends only the deferred ones
-        total = done.sent + done.retry + done.failed
-        raise TransientDeliveryError(f"{done.retry} of {total} survey emails were deferred by the mail server")
-    return done.as_dict()
+    return deliver_kinds(slug, [kind], "survey emails")
 
 
 def _why_not(counts: dict[str, int]) -> str | None:
