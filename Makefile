@@ -28,11 +28,14 @@ browser:
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
 
-## print: fonts with Latin, Arabic, Cyrillic and CJK glyphs for the PDFs, and poppler (pdftotext, pdftoppm) for their tests
+## print: fonts with Latin, Arabic, Cyrillic and CJK glyphs for the PDFs, HarfBuzz's subsetter (WeasyPrint embeds
+## font subsets with it and warns without it), and poppler (pdftotext, pdftoppm) for their tests
 print:
-	@if [ ! -x /usr/bin/pdftotext ] || [ ! -d /usr/share/fonts/truetype/noto ] || [ ! -d /usr/share/fonts/truetype/droid ]; then \
+	@if [ ! -x /usr/bin/pdftotext ] || [ ! -d /usr/share/fonts/truetype/noto ] || [ ! -d /usr/share/fonts/truetype/droid ] \
+		|| ! /sbin/ldconfig -p | grep -q libharfbuzz-subset.so.0; then \
 		apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils fonts-noto-core fonts-droid-fallback; fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils fonts-noto-core \
+			fonts-droid-fallback libharfbuzz-subset0; fi
 
 demo: $(STAMP) print
 	$(BIN)/eventkit demo --out demo-output

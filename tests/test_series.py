@@ -3,8 +3,11 @@ and vobject), updates of one meeting, and the meetings as events."""
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
+import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -15,20 +18,31 @@ import recurring_ical_events
 import vobject
 from sqlalchemy import func, select
 
-from eventkit import runtime
+from eventkit import notifications, registrations, runtime
+from eventkit.changes import UPDATED, enqueue_change, previous_of
+from eventkit.events import save_event
+from eventkit.invitations import import_invitees, plan_batches, prepare_batch
+from eventkit.invitees import Invitee
+from eventkit.registration_form import RegistrationInput
 from eventkit.series import load_series, occurrences, parse_series, rhythm
 from eventkit.series_calendar import SeriesFacts, SeriesInvite
 from eventkit.series_store import (
     INVITATION,
     UPDATE,
+    apply_to_meetings,
     create_meetings,
     enqueue_invitations,
     enqueue_updates,
+    forget_member,
     load_stored,
+    memberships,
+    purge_members,
+    series_path,
     store_series,
 )
 from eventkit.settings import Settings
-from eventkit.store import Event, Invitation, OutboxMessage
+from eventkit.spec import EventSpec
+from eventkit.store import Event, Invitation, OutboxMessage, Person, Registration
 from eventkit.validation import ValidationFailed
 from tests.conftest import EXAMPLES, TEMPLATES
 
@@ -306,3 +320,244 @@ def test_members_get_the_series_invitation_and_then_only_the_update(rt: runtime.
     assert instance["DTSTART"].dt == datetime(2027, 10, 21, 17, 0, tzinfo=BERLIN)
     assert load_stored(rt.settings, series.slug).sequence == 1
     assert enqueue_updates(rt, change, now=NOW) == 0
+
+
+# --- a meeting in the members' calendars ---------------------------------------------------------------
+
+FIRST_MEETING = "plenum-buendnis-zwickau-2027-01-13"
+FIRST_RID = datetime(2027, 1, 13, 18, 0, tzinfo=BERLIN)
+GUEST = "gast@verein-werdau.example.org"
+
+
+class Client:
+    """What a calendar client keeps of the iTIP messages it is given (RFC 5546): entries by UID; a message
+    for one instance (RECURRENCE-ID) of an entry it holds changes that instance and no other, and only if
+    its SEQUENCE is not older than the instance's; a REQUEST with the series itself (no RECURRENCE-ID) replaces
+    the whole entry, its instances with it (RFC 5546 3.2.2: the organiser sends the whole recurrence set); a
+    message with an unknown UID becomes an entry of its own."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list[icalendar.Event]] = {}
+        self.timezones: dict[str, icalendar.Timezone] = {}
+
+    def receive(self, cal: icalendar.Calendar) -> None:
+        for tz in cal.walk("VTIMEZONE"):
+            self.timezones[str(tz["TZID"])] = tz
+        method = str(cal["METHOD"])
+        for ev in cal.walk("VEVENT"):
+            uid = str(ev["UID"])
+            rid = ev["RECURRENCE-ID"].dt if "RECURRENCE-ID" in ev else None
+            held = self.entries.setdefault(uid, [])
+            if rid is None and method == "REQUEST":
+                mine = [c for c in held if "RECURRENCE-ID" not in c]
+                if mine and int(mine[0]["SEQUENCE"]) > int(ev["SEQUENCE"]):
+                    continue
+                held[:] = [c for c in cal.walk("VEVENT") if str(c["UID"]) == uid]
+                break
+            same = [c for c in held if (c["RECURRENCE-ID"].dt if "RECURRENCE-ID" in c else None) == rid]
+            if same and int(same[0]["SEQUENCE"]) > int(ev["SEQUENCE"]):
+                continue  # an older version than the one held
+            held[:] = [c for c in held if c not in same]
+            if method == "CANCEL" and rid is not None:
+                master = next(c for c in held if "RECURRENCE-ID" not in c)
+                master.add("exdate", rid)
+            elif method != "CANCEL":
+                held.append(ev)
+
+    def on(self, day: date) -> list[icalendar.Event]:
+        cal = icalendar.Calendar()
+        cal.add("prodid", "-//test//client//")
+        cal.add("version", "2.0")
+        for tz in self.timezones.values():
+            cal.add_component(tz)
+        for components in self.entries.values():
+            for c in components:
+                cal.add_component(c)
+        return list(recurring_ical_events.of(cal).at(day))
+
+
+def outbox_calendar(rt: runtime.Runtime, recipient: str, kind: str) -> icalendar.Calendar:
+    with rt.store.session() as session:
+        (row,) = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.recipient == recipient, OutboxMessage.kind == kind)
+        ).all()
+        return calendar_of(row.raw)[1]
+
+
+def invitation_token(rt: runtime.Runtime, slug: str, recipient: str) -> str:
+    with rt.store.session() as session:
+        raw = session.scalars(
+            select(OutboxMessage.raw).where(OutboxMessage.recipient == recipient, OutboxMessage.kind == "invitation")
+        ).one()
+    text = email.message_from_bytes(raw, policy=email.policy.default).get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    match = re.search(rf"/e/{slug}/register\?t=([A-Za-z0-9_\-]+)", text)
+    assert match, text
+    return match.group(1)
+
+
+def render_all(rt: runtime.Runtime) -> None:
+    with rt.store.session() as session:
+        ids = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.raw.is_(None))))
+    notifications.render_pending(rt, ids)
+
+
+@pytest.fixture
+def member_and_guest(rt: runtime.Runtime) -> tuple[str, str]:
+    """The series stored, its invitation written, its first meetings made; a guest invited to the first
+    meeting only; the first meeting's invitations written."""
+    series = load_series(EXAMPLE, TEMPLATES)
+    store_series(rt.settings, series)
+    enqueue_invitations(rt, series.slug, now=NOW)
+    create_meetings(rt, series.slug, now=NOW, horizon=timedelta(days=200))
+    import_invitees(rt.store, FIRST_MEETING, [Invitee(GUEST, "Gast", "Verein Werdau", "de", 1)])
+    for first, last in plan_batches(rt.store, FIRST_MEETING, 100):
+        prepare_batch(rt.store, rt.settings, rt.renderer, FIRST_MEETING, first, last)
+    return series.members[0].email, GUEST
+
+
+def test_a_members_meeting_emails_change_their_series_entry_not_add_a_second(
+    rt: runtime.Runtime, member_and_guest: tuple[str, str]
+) -> None:
+    member, guest = member_and_guest
+    uid = load_stored(rt.settings, "plenum-buendnis-zwickau").uid
+    client = Client()
+    client.receive(outbox_calendar(rt, member, INVITATION))
+    assert len(client.on(FIRST_RID.date())) == 1
+
+    invitation = outbox_calendar(rt, member, "invitation")
+    (instance,) = invitation.walk("VEVENT")
+    assert str(instance["UID"]) == uid and instance["RECURRENCE-ID"].dt == FIRST_RID
+    assert instance["SEQUENCE"] == 0 and "RRULE" not in instance
+    client.receive(invitation)
+    registered = registrations.submit(
+        rt,
+        FIRST_MEETING,
+        RegistrationInput("Sabine Krüger", member, None, "de", {}),
+        invitation_token=invitation_token(rt, FIRST_MEETING, member),
+        now=NOW,
+    )
+    assert registered.status == "registered"
+    render_all(rt)
+    confirmation = outbox_calendar(rt, member, "registration-confirmed")
+    (instance,) = confirmation.walk("VEVENT")
+    assert str(instance["UID"]) == uid and instance["RECURRENCE-ID"].dt == FIRST_RID
+    assert instance["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+    client.receive(confirmation)
+
+    (entry,) = client.on(FIRST_RID.date())  # one entry on that day, now the meeting's own, with its link
+    assert f"/e/{FIRST_MEETING}" in str(entry["DESCRIPTION"])
+    later = [d for d in RULE_DATES if d not in (SKIPPED, MOVED_FROM)]
+    assert all(len(client.on(d)) == 1 for d in later)  # every other meeting as it was
+
+    # the member cancels: that meeting leaves the calendar, the series stays
+    registrations.cancel(rt, FIRST_MEETING, registrations.manage_token(rt, registered_row(rt, member)), now=NOW)
+    render_all(rt)
+    cancel = outbox_calendar(rt, member, "registration-cancelled")
+    assert str(cancel["METHOD"]) == "CANCEL"
+    client.receive(cancel)
+    assert client.on(FIRST_RID.date()) == []
+    assert all(len(client.on(d)) == 1 for d in later[1:])
+
+    # the guest holds no series: theirs is the meeting's own entry
+    (own,) = outbox_calendar(rt, guest, "invitation").walk("VEVENT")
+    with rt.store.session() as session:
+        event = session.scalars(select(Event).where(Event.slug == FIRST_MEETING)).one()
+        assert str(own["UID"]) == event.uid != uid and "RECURRENCE-ID" not in own
+
+
+def registered_row(rt: runtime.Runtime, email_address: str):  # type: ignore[no-untyped-def]
+    with rt.store.session() as session:
+        row = session.scalars(
+            select(Registration).join(Person, Person.id == Registration.person_id).where(Person.email == email_address)
+        ).one()
+        session.expunge(row)
+        return row
+
+
+def test_a_series_change_keeps_what_was_changed_in_one_meeting_and_outranks_it(
+    rt: runtime.Runtime, member_and_guest: tuple[str, str]
+) -> None:
+    member, _ = member_and_guest
+    spring = "plenum-buendnis-zwickau-2027-04-14"
+    with rt.store.session() as session:
+        spec = EventSpec.from_data(session.scalars(select(Event).where(Event.slug == spring)).one().spec)
+    own_agenda = (dataclasses.replace(spec.agenda[0], title="Gast: Landesdemokratiezentrum Sachsen"), *spec.agenda[1:])
+    save_event(rt.store, rt.settings, dataclasses.replace(spec, agenda=own_agenda, capacity=80))
+
+    # the series moves to another venue: every meeting moves there, the spring meeting keeps its own agenda
+    change = store_series(
+        rt.settings,
+        parse(series_text(**{"name: Rathaus Zwickau, Ratssaal": "name: Rathaus Zwickau, Kleiner Saal"})),
+    )
+    assert change.full and change.before is not None
+    applied = apply_to_meetings(rt, change.slug, now=NOW, before=change.before)
+    changed = {c.slug: c.action for c in applied}
+    changed_previous = {c.slug: c.previous for c in applied}
+    assert changed == {FIRST_MEETING: "updated", spring: "updated"}
+    with rt.store.session() as session:
+        events = {e.slug: e for e in session.scalars(select(Event))}
+    first, after = (EventSpec.from_data(events[s].spec) for s in (FIRST_MEETING, spring))
+    assert first.venue is not None and after.venue is not None
+    assert first.venue.name == after.venue.name == "Rathaus Zwickau, Kleiner Saal"
+    assert after.agenda[0].title == "Gast: Landesdemokratiezentrum Sachsen" and after.capacity == 80
+    assert first.agenda[0].title.startswith("Begrüßung") and first.capacity == 50
+
+    # the whole calendar goes to the members again; each meeting's instance outranks what it had before
+    assert enqueue_updates(rt, change, now=NOW) == 5
+    with rt.store.session() as session:
+        raw = session.scalars(
+            select(OutboxMessage.raw).where(OutboxMessage.recipient == member, OutboxMessage.kind == UPDATE)
+        ).one()
+    cal = calendar_of(raw)[1]
+    master = next(c for c in cal.walk("VEVENT") if "RECURRENCE-ID" not in c)
+    assert master["SEQUENCE"] == change.sequence == 1
+    # then the meeting's own update (the event-changed run, after the series' mail) makes the instance the
+    # meeting's again: its SEQUENCE (the series' 1 plus the meeting's 1) outranks the series' 1
+    enqueue_change(rt, FIRST_MEETING, previous_of(changed_previous[FIRST_MEETING]), now=NOW)
+    meeting_update = outbox_calendar(rt, member, UPDATED)
+    (instance,) = meeting_update.walk("VEVENT")
+    assert str(instance["UID"]) == master["UID"] and instance["RECURRENCE-ID"].dt == FIRST_RID
+    assert events[FIRST_MEETING].sequence == 1 and instance["SEQUENCE"] == 2
+    client = Client()
+    for message in (outbox_calendar(rt, member, INVITATION), outbox_calendar(rt, member, "invitation"), cal):
+        client.receive(message)
+    (entry,) = client.on(FIRST_RID.date())
+    assert "Kleiner Saal" in str(entry["LOCATION"]) and f"/e/{FIRST_MEETING}" not in str(entry["DESCRIPTION"])
+    client.receive(meeting_update)
+    (entry,) = client.on(FIRST_RID.date())
+    assert "Kleiner Saal" in str(entry["LOCATION"]) and f"/e/{FIRST_MEETING}" in str(entry["DESCRIPTION"])
+    assert all(len(client.on(d)) == 1 for d in RULE_DATES if d not in (SKIPPED, MOVED_FROM))
+
+
+# --- the members' personal data -----------------------------------------------------------------------
+
+
+def test_an_erased_member_leaves_every_series_member_list(rt: runtime.Runtime) -> None:
+    series = load_series(EXAMPLE, TEMPLATES)
+    store_series(rt.settings, series)
+    address = "beirat@buendnis-zwickau.example.org"
+    assert memberships(rt.settings, address) == [
+        {"series": series.slug, "name": "Sabine Krüger", "organisation": "Beirat des Bündnisses", "language": "de"}
+    ]
+    assert forget_member(rt.settings, address) == [series.slug]
+    members = [m.email for m in load_stored(rt.settings, series.slug).series.members]
+    assert address not in members and len(members) == len(series.members) - 1
+    assert address not in series_path(rt.settings, series.slug).read_text(encoding="utf-8")
+    assert forget_member(rt.settings, address) == [] and memberships(rt.settings, address) == []
+
+
+def test_the_member_list_goes_with_the_retention_after_the_last_meeting(rt: runtime.Runtime) -> None:
+    series = load_series(EXAMPLE, TEMPLATES)  # until 2028-12-31: last meeting 2028-10-11, six months' retention
+    store_series(rt.settings, series)
+    assert purge_members(rt.settings, datetime(2029, 4, 10, tzinfo=UTC)) == []
+    assert purge_members(rt.settings, datetime(2029, 4, 12, tzinfo=UTC), dry_run=True) == [series.slug]
+    assert len(load_stored(rt.settings, series.slug).series.members) == 5
+    assert purge_members(rt.settings, datetime(2029, 4, 12, tzinfo=UTC)) == [series.slug]
+    stored = load_stored(rt.settings, series.slug)
+    assert stored.series.members == () and stored.series.rrule == series.rrule
+    assert "@" not in json.dumps(stored.series.to_data()["members"])
+    # a series without an end keeps its standing list: its meetings are still to come
+    endless = parse(series_text(**{"until: 2028-12-31\n": "", "slug: plenum-buendnis-zwickau": "slug: beirat"}))
+    store_series(rt.settings, endless)
+    assert purge_members(rt.settings, datetime(2040, 1, 1, tzinfo=UTC)) == []
+    assert len(load_stored(rt.settings, "beirat").series.members) == 5

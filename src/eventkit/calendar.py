@@ -185,6 +185,7 @@ class CalendarEvent:
     url: str | None = None
     status: str = "CONFIRMED"  # CONFIRMED or CANCELLED
     last_modified: datetime | None = None
+    recurrence_id: datetime | None = None  # one meeting of a series (eventkit.series_ref), in the event's zone
 
 
 class Invite:
@@ -209,6 +210,8 @@ class Invite:
             vevent.add("last-modified", event.last_modified.astimezone(UTC).replace(microsecond=0))
         vevent.add("dtstart", event.start)
         vevent.add("dtend", event.end)
+        if event.recurrence_id is not None:
+            vevent.add("recurrence-id", event.recurrence_id)
         vevent.add("summary", event.summary)
         if event.location:
             vevent.add("location", event.location)

@@ -24,6 +24,7 @@ from eventkit.mail import Recipient, compose
 from eventkit.notifications import links
 from eventkit.registration_form import answers_summary, form_fields
 from eventkit.runtime import Runtime
+from eventkit.series_ref import holders, series_ref
 from eventkit.spec import EventSpec
 from eventkit.store import Event, Invitation, OutboxMessage, Person, Registration
 
@@ -120,7 +121,10 @@ def enqueue_change(
         view = event_view(spec, fmt)
         before = _before(previous, spec) if previous else None
         method = "CANCEL" if kind == CANCELLED else "REQUEST"
-        invites: dict[str, Invite] = {}
+        # a series' members hold the series in their calendars: theirs is this meeting's instance of it
+        ref = series_ref(settings, spec)
+        holding = holders(session, ref.slug, [a.person.id for a in people]) if ref else set()
+        invites: dict[tuple[str, bool], Invite] = {}
         shared: dict[str, dict[str, Any]] = {}
         rows: list[dict[str, Any]] = []
         result = {"emails": 0, "with_calendar": 0, "already": len(existing)}
@@ -130,8 +134,11 @@ def enqueue_change(
                 continue
             person, registration = who.person, who.registration
             language = person.language or spec.language
-            if language not in invites:
-                invites[language] = Invite(calendar_event(event, spec, settings, language), method, dtstamp=now)
+            held = person.id in holding
+            if (language, held) not in invites:
+                invites[language, held] = Invite(
+                    calendar_event(event, spec, settings, language, ref if held else None), method, dtstamp=now
+                )
             own = links(rt, spec.slug, registration if registration is not None else None)
             recipient = Recipient(person.name, person.email, person.organisation, language)
             registered = registration is not None and registration.status == "registered"
@@ -172,7 +179,7 @@ def enqueue_change(
                 recipient=recipient,
                 context=context,
                 organiser=(spec.organiser.name, spec.organiser.email),
-                invite=invites[language] if who.has_entry else None,
+                invite=invites[language, held] if who.has_entry else None,
                 idempotency_key=key,
                 event_id=event.id,
                 person_id=person.id,

@@ -96,8 +96,16 @@ def series_update(series_file: Path) -> None:
     change = series_store.store_series(settings, definition)
     if not change.changed:
         click.echo(_("Nothing in the calendar of series %(slug)s has changed.", slug=change.slug), err=True)
+    # the meetings first: their SEQUENCE is part of the members' updates (eventkit.series_ref)
+    meetings = series_store.apply_to_meetings(rt, change.slug, before=change.before)
     written = series_store.enqueue_updates(rt, change)
-    meetings = series_store.apply_to_meetings(rt, change.slug)
+    sent = {"sent": 0, "failed": 0}
+    if written:  # the series' mail before the meetings': a whole new series replaces its instances in calendars
+        state = send_series_mail(return_state=True)
+        if state.is_failed():
+            click.echo(_("The send-series-mail run failed: %(detail)s", detail=state.message or ""), err=True)
+            sys.exit(1)
+        sent = state.result()
     for meeting in meetings:
         if meeting.action == "cancelled-before":
             click.echo(_("The meeting %(slug)s was cancelled before and stays cancelled.", slug=meeting.slug),
@@ -108,13 +116,6 @@ def series_update(series_file: Path) -> None:
         if state.is_failed():
             click.echo(_("The event-changed run failed: %(detail)s", detail=state.message or ""), err=True)
             sys.exit(1)
-    sent = {"sent": 0, "failed": 0}
-    if written:
-        state = send_series_mail(return_state=True)
-        if state.is_failed():
-            click.echo(_("The send-series-mail run failed: %(detail)s", detail=state.message or ""), err=True)
-            sys.exit(1)
-        sent = state.result()
     click.echo(_("Series %(slug)s: calendar sequence %(sequence)s; %(written)s updates to members (%(sent)s sent, "
                  "%(failed)s failed); %(meetings)s meetings changed.", slug=change.slug, sequence=change.sequence,
                  written=written, sent=sent["sent"], failed=sent["failed"], meetings=len(meetings)))  # fmt: skip

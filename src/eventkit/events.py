@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from eventkit.calendar import CalendarEvent
 from eventkit.formats import Format, discover
 from eventkit.render import translate
+from eventkit.series_ref import SeriesRef
 from eventkit.settings import Settings
 from eventkit.spec import EventSpec
 from eventkit.store import Event, Invitation, Registration, Store
@@ -121,8 +122,13 @@ def public_url(settings: Settings, slug: str) -> str:
     return f"{settings.base_url}/e/{slug}"
 
 
-def calendar_event(event: Event, spec: EventSpec, settings: Settings, language: str) -> CalendarEvent:
-    """The calendar's view of the event: public facts only, never a personal link."""
+def calendar_event(
+    event: Event, spec: EventSpec, settings: Settings, language: str, series: SeriesRef | None = None
+) -> CalendarEvent:
+    """The calendar's view of the event: public facts only, never a personal link.
+
+    With `series` (for those whose calendar holds the series, see eventkit.series_ref): the meeting as its
+    instance of the series, under the series' UID with its RECURRENCE-ID."""
     location_parts = []
     if spec.venue:
         location_parts = [spec.venue.name] + ([spec.venue.address] if spec.venue.address else [])
@@ -140,8 +146,9 @@ def calendar_event(event: Event, spec: EventSpec, settings: Settings, language: 
         lines += [translate(language, "Online") + ": " + spec.online_url, ""]
     lines.append(translate(language, "Details and registration") + ": " + public_url(settings, spec.slug))
     return CalendarEvent(
-        uid=event.uid,
-        sequence=event.sequence,
+        uid=series.uid if series else event.uid,
+        sequence=series.instance_sequence(event.sequence) if series else event.sequence,
+        recurrence_id=series.recurrence_id if series else None,
         summary=spec.title,
         start=spec.start,
         end=spec.end,

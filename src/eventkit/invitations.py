@@ -19,6 +19,7 @@ from eventkit.invitees import Invitee
 from eventkit.mail import Recipient, compose
 from eventkit.outbox import DeliveryReport, DeliveryResult, Outgoing
 from eventkit.render import Renderer
+from eventkit.series_ref import holders, series_ref
 from eventkit.settings import Settings
 from eventkit.store import Event, Invitation, OutboxMessage, Person, Store, utcnow
 from eventkit.tokens import new_token, token_hash
@@ -162,7 +163,10 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
         from eventkit.minutes import for_invitation  # a series meeting lists the open tasks of earlier meetings
 
         open_tasks = for_invitation(session, settings, spec)
-        invites: dict[str, Invite] = {}
+        # a series' members hold the series in their calendars: theirs is this meeting's instance of it
+        ref = series_ref(settings, spec)
+        holding = holders(session, ref.slug, [p.id for _, p in rows]) if ref else set()
+        invites: dict[tuple[str, bool], Invite] = {}
         formats: dict[str, SimpleNamespace] = {}
         shared: dict[str, dict[str, Any]] = {}
         now = datetime.now(UTC)
@@ -171,9 +175,13 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
         made = 0
         for invitation, person in rows:
             language = person.language
-            if language not in invites:
+            held = person.id in holding
+            if (language, held) not in invites:
+                invites[language, held] = Invite(
+                    calendar_event(event, spec, settings, language, ref if held else None), "REQUEST", dtstamp=now
+                )
+            if language not in formats:
                 shared[language] = {}
-                invites[language] = Invite(calendar_event(event, spec, settings, language), "REQUEST", dtstamp=now)
                 formats[language] = SimpleNamespace(
                     name=fmt.name, title=fmt.title.get(language), description=fmt.description.get(language)
                 )
@@ -198,7 +206,7 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
                     recipient=recipient,
                     context=context,
                     organiser=(spec.organiser.name, spec.organiser.email),
-                    invite=invites[language],
+                    invite=invites[language, held],
                     idempotency_key=idempotency_key(event.id, person.id),
                     event_id=event.id,
                     person_id=person.id,

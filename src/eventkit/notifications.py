@@ -23,6 +23,7 @@ from eventkit.mail import Recipient, compose, message_id
 from eventkit.mime import ascii_address
 from eventkit.registration_form import answers_summary, form_fields
 from eventkit.runtime import Runtime
+from eventkit.series_ref import SeriesRef, holders, series_ref
 from eventkit.spec import EventSpec
 from eventkit.store import Event, OutboxMessage, Person, Registration
 from eventkit.tokens import signed_token
@@ -39,15 +40,25 @@ _invites: OrderedDict[tuple[Any, ...], Invite] = OrderedDict()
 _invites_lock = Lock()
 
 
-def _invite(event: Event, spec: EventSpec, rt: Runtime, method: str, language: str, now: datetime) -> Invite:
-    """The event's calendar object, built once per version of the event, method and language."""
-    key = (event.uid, event.sequence, event.updated_at, method, language, event.status)
+def _invite(
+    event: Event,
+    spec: EventSpec,
+    rt: Runtime,
+    method: str,
+    language: str,
+    now: datetime,
+    series: SeriesRef | None = None,
+) -> Invite:
+    """The event's calendar object, built once per version of the event, method and language (and, for those
+    whose calendar holds the event's series, once more as its instance of the series)."""
+    held = (series.uid, series.sequence, series.recurrence_id) if series else None
+    key = (event.uid, event.sequence, event.updated_at, method, language, event.status, held)
     with _invites_lock:
         invite = _invites.get(key)
         if invite is not None:
             _invites.move_to_end(key)
             return invite
-    invite = Invite(calendar_event(event, spec, rt.settings, language), method, dtstamp=now)
+    invite = Invite(calendar_event(event, spec, rt.settings, language, series), method, dtstamp=now)
     with _invites_lock:
         _invites[key] = invite
         while len(_invites) > 64:
@@ -146,6 +157,8 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
             for p in session.scalars(select(Person).where(Person.id.in_({r.person_id for r in rows if r.person_id})))
         }
         specs: dict[int, tuple[Event, EventSpec]] = {}
+        series: dict[int, SeriesRef | None] = {}  # per event: its place in a series, if it is a meeting of one
+        holding: dict[int, set[int]] = {}  # per event: the people whose calendars hold its series
         # the parts of an email that are the same for everyone ({% shared %}), rendered once per batch
         shared: dict[tuple[int, str, str], dict[str, Any]] = {}
         for row in rows:
@@ -158,7 +171,11 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
                 event = session.get(Event, row.event_id)
                 assert event is not None
                 specs[row.event_id] = (event, EventSpec.from_data(event.spec))
+                ref = series[row.event_id] = series_ref(rt.settings, specs[row.event_id][1])
+                batch = {r.person_id for r in rows if r.event_id == row.event_id and r.person_id}
+                holding[row.event_id] = holders(session, ref.slug, batch) if ref else set()
             event, spec = specs[row.event_id]
+            in_series = series[event.id] if person.id in holding[event.id] else None
             if row.kind in reminders.KINDS:
                 reason = reminders.obsolete(event, registration, now)
                 if reason is not None:
@@ -171,7 +188,7 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
                     continue
             language = (row.params or {}).get("language") or person.language or spec.language
             cache = shared.setdefault((event.id, language, row.kind), {})
-            built = _build(session, rt, event, spec, person, registration, row, now, cache)
+            built = _build(session, rt, event, spec, person, registration, row, now, cache, in_series)
             row.raw, row.subject, row.smtputf8 = built["raw"], built["subject"], built["smtputf8"]
 
 
@@ -185,6 +202,7 @@ def _build(
     row: OutboxMessage,
     now: datetime,
     shared: dict[str, Any] | None = None,
+    series: SeriesRef | None = None,
 ) -> dict[str, Any]:
     params = row.params or {}
     kind = row.kind
@@ -229,9 +247,9 @@ def _build(
     invite = None
     partstat = "NEEDS-ACTION"
     if kind in ("registration-confirmed", "registration-promoted", "reminder"):
-        invite, partstat = _invite(event, spec, rt, "REQUEST", language, now), "ACCEPTED"
+        invite, partstat = _invite(event, spec, rt, "REQUEST", language, now, series), "ACCEPTED"
     elif kind == "registration-cancelled" and params.get("had_place"):
-        invite, partstat = _invite(event, spec, rt, "CANCEL", language, now), "DECLINED"
+        invite, partstat = _invite(event, spec, rt, "CANCEL", language, now, series), "DECLINED"
     return compose(
         settings=rt.settings,
         renderer=rt.renderer,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -37,6 +37,10 @@ class SeriesInvite(Invite):
 
     `only` limits it to the overrides (REQUEST) or cancelled instances (CANCEL) of those rule dates, which is
     how RFC 5546 3.2.2 and 3.2.5 change one meeting of a series without touching the others.
+
+    `meeting_sequences` gives, per rule date, the SEQUENCE of the meeting as an event (once it is one): an
+    override's SEQUENCE is the series' plus the meeting's, as in every other calendar object about that
+    meeting (eventkit.series_ref), so that the newest version of an instance always outranks the older ones.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class SeriesInvite(Invite):
         *,
         only: Sequence[date] | None = None,
         dtstamp: datetime | None = None,
+        meeting_sequences: Mapping[date, int] | None = None,
     ):
         if method not in ("REQUEST", "CANCEL", "PUBLISH"):
             raise ValueError(f"unsupported iTIP method {method!r}")
@@ -63,10 +68,10 @@ class SeriesInvite(Invite):
         cal.add_component(vtimezone(template.timezone))
         everything = occurrences(series, include_skipped=True)
 
-        def vevent(start: datetime, end: datetime, venue: Venue | None) -> icalendar.Event:
+        def vevent(start: datetime, end: datetime, venue: Venue | None, extra: int = 0) -> icalendar.Event:
             ev = icalendar.Event()
             ev.add("uid", facts.uid)
-            ev.add("sequence", facts.sequence)
+            ev.add("sequence", facts.sequence + extra)
             ev.add("dtstamp", stamp)
             ev.add("dtstart", start)
             ev.add("dtend", end)
@@ -102,7 +107,7 @@ class SeriesInvite(Invite):
             if len(chosen) != len(wanted):
                 raise ValueError("only: not every date is a date of the series")
         for occ in chosen:
-            ev = vevent(occ.start, occ.end, occ.venue)
+            ev = vevent(occ.start, occ.end, occ.venue, (meeting_sequences or {}).get(occ.recurrence_id.date(), 0))
             ev.add("recurrence-id", occ.recurrence_id)
             cal.add_component(ev)
         data: bytes = cal.to_ical()

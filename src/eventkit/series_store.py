@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -25,11 +26,11 @@ from eventkit.render import translate
 from eventkit.runtime import Runtime
 from eventkit.series import Occurrence, Series, meeting_spec, occurrences, rhythm
 from eventkit.series_calendar import SeriesFacts, SeriesInvite
+from eventkit.series_ref import INVITATION, STATE_FILE, invitation_key
 from eventkit.settings import Settings
+from eventkit.spec import EventSpec
 from eventkit.store import Event, OutboxMessage, Person
 
-STATE_FILE = "series.json"
-INVITATION = "series-invitation"
 UPDATE = "series-update"
 KINDS = (INVITATION, UPDATE)
 UPCOMING = 12  # meetings listed in the series invitation
@@ -62,6 +63,7 @@ class SeriesChange:
     skipped: tuple[date, ...] = ()  # rule dates newly skipped
     moved: tuple[date, ...] = ()  # rule dates newly moved, or moved again
     full: bool = False  # the rule, the usual time or place changed, or a meeting is back: all of it goes out again
+    before: Series | None = field(default=None, compare=False, repr=False)  # the version it replaced
 
     @property
     def changed(self) -> bool:
@@ -126,8 +128,8 @@ def store_series(settings: Settings, series: Series) -> SeriesChange:
         sequence = old.sequence + 1 if changed else old.sequence
         _write(settings, Stored(series, old.uid, sequence, old.planned))
         if full:
-            return SeriesChange(series.slug, False, sequence, full=True)
-        return SeriesChange(series.slug, False, sequence, skipped, moved)
+            return SeriesChange(series.slug, False, sequence, full=True, before=before)
+        return SeriesChange(series.slug, False, sequence, skipped, moved, before=before)
 
 
 def mark_planned(settings: Settings, slug: str, meetings: list[str]) -> None:
@@ -178,6 +180,13 @@ def meetings_in_range(rt: Runtime, slug: str, *, now: datetime | None = None, ho
     return [s for s in due if s in existing and s not in stored.planned]
 
 
+def meeting_sequences(rt: Runtime, series: Series) -> dict[date, int]:
+    """Per rule date, the SEQUENCE of the meeting as an event, for those that are events already."""
+    every = occurrences(series, include_skipped=True)
+    existing = _existing(rt, [o.slug for o in every])
+    return {o.recurrence_id.date(): existing[o.slug].sequence for o in every if o.slug in existing}
+
+
 @dataclass(frozen=True)
 class MeetingChange:
     slug: str
@@ -185,12 +194,44 @@ class MeetingChange:
     previous: dict[str, Any] | None = None
 
 
-def apply_to_meetings(rt: Runtime, slug: str, *, now: datetime | None = None) -> list[MeetingChange]:
+def _merged(current: EventSpec, was: EventSpec | None, now: EventSpec) -> EventSpec:
+    """The meeting as the new series makes it, keeping what the organiser changed in this meeting alone.
+
+    A field (or a key of the format's own fields) that the series' change left as it was keeps the meeting's
+    value, e.g. an agenda or a note edited for this one meeting; a field the change touched takes the
+    series' new value. Without the earlier version of the series, the series' version is taken whole.
+    """
+    if was is None:
+        return now
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(now):
+        old, new = getattr(was, f.name), getattr(now, f.name)
+        if f.name == "extra":
+            extra = dict(current.extra)
+            for key in set(old) | set(new):
+                if old.get(key) != new.get(key):
+                    if key in new:
+                        extra[key] = new[key]
+                    else:
+                        extra.pop(key, None)
+            changes["extra"] = extra
+        elif old != new:
+            changes[f.name] = new
+    return dataclasses.replace(current, **changes)
+
+
+def apply_to_meetings(
+    rt: Runtime, slug: str, *, now: datetime | None = None, before: Series | None = None
+) -> list[MeetingChange]:
     """Carry the stored series over to the meetings that exist and have not ended: moved ones move, skipped
-    ones are cancelled. Their registrants are told by the event-changed flow (the caller runs it)."""
+    ones are cancelled. Their registrants are told by the event-changed flow (the caller runs it).
+
+    With `before`, the version of the series the change replaced, only what the change touched reaches a
+    meeting: what the organiser changed in one meeting alone (`eventkit event update`) stays."""
     now = now or datetime.now(UTC)
     stored = load_stored(rt.settings, slug)
     every = occurrences(stored.series, include_skipped=True)
+    earlier = {o.recurrence_id.date(): o for o in occurrences(before, include_skipped=True)} if before else {}
     existing = _existing(rt, [o.slug for o in every])
     out = []
     for occ in every:
@@ -206,8 +247,13 @@ def apply_to_meetings(rt: Runtime, slug: str, *, now: datetime | None = None) ->
                 continue
             out.append(MeetingChange(occ.slug, "cancelled"))
             continue
+        wanted = meeting_spec(stored.series, occ)
+        if before is not None:
+            old = earlier.get(occ.recurrence_id.date())
+            was = meeting_spec(before, old) if old is not None and not old.skipped else None
+            wanted = _merged(EventSpec.from_data(event.spec), was, wanted)
         try:
-            saved = save_event(rt.store, rt.settings, meeting_spec(stored.series, occ))
+            saved = save_event(rt.store, rt.settings, wanted)
         except EventCancelled:
             out.append(MeetingChange(occ.slug, "cancelled-before"))
             continue
@@ -335,10 +381,14 @@ def enqueue_invitations(rt: Runtime, slug: str, *, now: datetime | None = None) 
     now = now or datetime.now(UTC)
     stored = load_stored(rt.settings, slug)
     people = _people(rt, stored.series)
-    keys = {p.id: _key(slug, p.id, INVITATION) for p in people}
+    keys = {p.id: invitation_key(slug, p.id) for p in people}
+
+    sequences = meeting_sequences(rt, stored.series)
 
     def invite_for(language: str) -> SeriesInvite:
-        return SeriesInvite(stored.series, _facts(rt, stored, language), "REQUEST", dtstamp=now)
+        return SeriesInvite(
+            stored.series, _facts(rt, stored, language), "REQUEST", dtstamp=now, meeting_sequences=sequences
+        )
 
     return _compose_all(rt, stored, people, INVITATION, keys, invite_for, {"change": None}, now)
 
@@ -372,13 +422,15 @@ def enqueue_updates(rt: Runtime, change: SeriesChange, *, now: datetime | None =
     keys = {p.id: _key(change.slug, p.id, UPDATE, change.sequence) for p in people}
     every = {o.recurrence_id.date(): o for o in occurrences(series, include_skipped=True)}
 
+    sequences = meeting_sequences(rt, series)
+
     def invite_for(language: str) -> SeriesInvite:
         facts = _facts(rt, stored, language)
         if change.full:
-            return SeriesInvite(series, facts, "REQUEST", dtstamp=now)
+            return SeriesInvite(series, facts, "REQUEST", dtstamp=now, meeting_sequences=sequences)
         if change.skipped:
-            return SeriesInvite(series, facts, "CANCEL", only=change.skipped, dtstamp=now)
-        return SeriesInvite(series, facts, "REQUEST", only=change.moved, dtstamp=now)
+            return SeriesInvite(series, facts, "CANCEL", only=change.skipped, dtstamp=now, meeting_sequences=sequences)
+        return SeriesInvite(series, facts, "REQUEST", only=change.moved, dtstamp=now, meeting_sequences=sequences)
 
     extra = {
         "change": SimpleNamespace(
@@ -388,3 +440,70 @@ def enqueue_updates(rt: Runtime, change: SeriesChange, *, now: datetime | None =
         )
     }
     return _compose_all(rt, stored, people, UPDATE, keys, invite_for, extra, now)
+
+
+# --- the members' personal data -----------------------------------------------------------------------
+
+
+def _stored_slugs(settings: Settings) -> list[str]:
+    return sorted(p.parent.name for p in (settings.var_dir / "events").glob(f"*/{STATE_FILE}"))
+
+
+def memberships(settings: Settings, address: str) -> list[dict[str, Any]]:
+    """The series whose member list holds this address, with what it says about them (for a data export)."""
+    out = []
+    for slug in _stored_slugs(settings):
+        for m in load_stored(settings, slug).series.members:
+            if m.email == address:
+                out.append({"series": slug, "name": m.name, "organisation": m.organisation, "language": m.language})
+    return out
+
+
+def forget_member(settings: Settings, address: str) -> list[str]:
+    """Take the address off every series' member list (an erasure request); returns those series' slugs.
+
+    The organiser's own member file is theirs to change: the series file's `members` CSV would bring the
+    person back with the next `eventkit series update`, which the erasure report says."""
+    changed = []
+    for slug in _stored_slugs(settings):
+        with _locked(settings, slug):
+            stored = load_stored(settings, slug)
+            kept = tuple(m for m in stored.series.members if m.email != address)
+            if len(kept) != len(stored.series.members):
+                stored.series = dataclasses.replace(stored.series, members=kept)
+                _write(settings, stored)
+                changed.append(slug)
+    return changed
+
+
+def last_meeting(series: Series) -> Occurrence | None:
+    """The series' last meeting; None while the rule has no end (or every meeting is skipped)."""
+    if series.until is None and "COUNT=" not in series.rrule.upper():
+        return None
+    return max(occurrences(series), key=lambda o: o.end, default=None)
+
+
+def purge_members(settings: Settings, now: datetime | None = None, *, dry_run: bool = False) -> list[str]:
+    """Empty the member list of every series whose last meeting ended longer ago than its retention
+    (`retention_months` of the series file, as for each meeting); returns their slugs.
+
+    The rule, its exceptions and the calendar's UID stay (the meetings' records refer to them); a series that
+    has no end keeps its members, who are the standing invitee list of meetings still to come."""
+    from eventkit.retention import policy
+
+    now = now or datetime.now(UTC)
+    purged = []
+    for slug in _stored_slugs(settings):
+        with _locked(settings, slug):
+            stored = load_stored(settings, slug)
+            last = last_meeting(stored.series)
+            if last is None or not stored.series.members:
+                continue
+            as_event = dataclasses.replace(stored.series.template, start=last.start, end=last.end)
+            if now < policy(as_event).personal_until:
+                continue
+            purged.append(slug)
+            if not dry_run:
+                stored.series = dataclasses.replace(stored.series, members=())
+                _write(settings, stored)
+    return purged
