@@ -37,8 +37,10 @@ print:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils fonts-noto-core \
 			fonts-droid-fallback libharfbuzz-subset0; fi
 
+## the ephemeral Prefect API gets 90 s to start (its default, 20 s, is short on a busy 2-core machine)
 demo: $(STAMP) print
-	$(BIN)/eventkit demo --out demo-output
+	PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=$${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-90} \
+		$(BIN)/eventkit demo --out demo-output
 
 test: $(STAMP) services browser print
 	$(BIN)/python -m pytest

@@ -85,3 +85,47 @@ def send_series_invitation(slug: str, now: datetime | None = None) -> dict[str, 
 def send_series_mail() -> dict[str, int]:
     """Deliver what waits of the series emails (updates written by `eventkit series update`)."""
     return deliver_series_mail()
+
+
+def update_series(rt: runtime.Runtime, definition: Any) -> dict[str, Any]:
+    """Store the changed series and carry it out (what `eventkit series update` does): the meetings that exist
+    move or are cancelled, the members' calendars get the change, then each changed meeting's own update goes
+    to its invitees and registrants (the event-changed flow).
+
+    The series' mail goes before the meetings': a whole new series replaces its instances in calendars, and
+    each meeting's update (whose SEQUENCE includes the series') then makes its instance the meeting's again.
+    Returns the change, what was sent, the changed meetings, and the runs that failed (name, message).
+    """
+    from eventkit.changes import previous_of
+    from flows.changes import event_changed
+
+    change = series_store.store_series(rt.settings, definition)
+    meetings = series_store.apply_to_meetings(rt, change.slug, before=change.before)
+    written = series_store.enqueue_updates(rt, change)
+    result: dict[str, Any] = {
+        "slug": change.slug,
+        "changed": change.changed,
+        "sequence": change.sequence,
+        "written": written,
+        "sent": 0,
+        "failed": 0,
+        "meetings": [m.slug for m in meetings if m.action != "cancelled-before"],
+        "stay_cancelled": [m.slug for m in meetings if m.action == "cancelled-before"],
+        "failed_runs": [],
+    }
+    if written:
+        state = send_series_mail(return_state=True)
+        if state.is_failed():
+            result["failed_runs"].append(("send-series-mail", state.message or ""))
+            return result
+        sent = state.result()
+        result["sent"], result["failed"] = sent["sent"], sent["failed"]
+    for meeting in meetings:
+        if meeting.action == "cancelled-before":
+            continue
+        previous = previous_of(meeting.previous) if meeting.previous else None
+        state = event_changed(meeting.slug, previous, return_state=True)
+        if state.is_failed():
+            result["failed_runs"].append(("event-changed", state.message or ""))
+            return result
+    return result

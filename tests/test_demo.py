@@ -7,14 +7,17 @@ import csv
 import email
 import email.policy
 import json
+from datetime import date
 from pathlib import Path
 
 import httpx
+import icalendar
 import pytest
 from click.testing import CliRunner
 
 from eventkit.cli import main
 from tests.conftest import EXAMPLES
+from tests.test_series import Client
 
 pytestmark = pytest.mark.prefect
 
@@ -28,7 +31,13 @@ def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Pa
         with spec.with_name(f"{spec.stem}-invitees.csv").open(encoding="utf-8") as fh:
             expected += sum(1 for _ in csv.DictReader(fh))
     mails = sorted((out / "mail").glob("*.eml"))
-    invitations = [m for m in mails if "-invitation-" in m.name and "-survey-invitation-" not in m.name]
+    invitations = [
+        m
+        for m in mails
+        if "-invitation-" in m.name
+        and "-survey-invitation-" not in m.name
+        and not m.name.startswith(("eventkit-series-", "plenum-"))  # the series' emails: below
+    ]
     assert len(invitations) == expected
     for path in invitations:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -78,7 +87,36 @@ def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Pa
     for spec in EXAMPLES.glob("*.yaml"):
         with spec.with_name(f"{spec.stem}-invitees.csv").open(encoding="utf-8") as fh:
             addresses |= {row["email"] for row in csv.DictReader(fh)}
+    with (EXAMPLES / "series" / "plenum-buendnis-members.csv").open(encoding="utf-8") as fh:
+        addresses |= {row["email"] for row in csv.DictReader(fh)}
     assert not [a for a in addresses if a in seen]
+
+    # the series: one calendar for the members, the first meetings as events, a member registered and one
+    # meeting moved; the member's calendar, given every email in order, holds each meeting once
+    assert "A recurring meeting (series plenum-buendnis-zwickau)" in result.output
+    published = icalendar.Calendar.from_ical((out / "series-plenum-buendnis-zwickau.ics").read_bytes())
+    master = next(e for e in published.walk("VEVENT") if "RECURRENCE-ID" not in e)
+    assert master["RRULE"]["FREQ"] == ["MONTHLY"] and [d.dt.date() for d in master["EXDATE"].dts] == [date(2027, 7, 14)]
+    overrides = {
+        e["RECURRENCE-ID"].dt.date(): e["DTSTART"].dt.date() for e in published.walk("VEVENT") if "RECURRENCE-ID" in e
+    }
+    assert overrides[date(2027, 4, 14)] == date(2027, 4, 21) and overrides[date(2027, 10, 13)] == date(2027, 10, 20)
+    member = "beirat@buendnis-zwickau.example.org"
+    client = Client()
+    received = 0
+    for path in sorted(mails, key=lambda p: p.stem.rsplit("-", 1)[1]):  # in the order they were sent
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if msg["To"].addresses[0].addr_spec != member:
+            continue
+        for part in msg.walk():
+            if part.get_content_type() == "text/calendar":
+                cal = icalendar.Calendar.from_ical(part.get_content())
+                assert {str(e["UID"]) for e in cal.walk("VEVENT")} == {str(master["UID"])}
+                client.receive(cal)
+                received += 1
+    assert received == 6  # the series invitation, two meetings' invitations, a confirmation, the move (twice)
+    assert len(client.on(date(2027, 1, 13))) == 1 and client.on(date(2027, 4, 14)) == []
+    assert len(client.on(date(2027, 4, 21))) == 1 and len(client.on(date(2028, 1, 12))) == 1
 
     # a second run starts from nothing and ends the same
     again = CliRunner().invoke(main, ["--lang", "en", "demo", "--out", str(out)], catch_exceptions=False)

@@ -81,10 +81,8 @@ def series_update(series_file: Path) -> None:
     """Store the changed SERIES_FILE: moved or skipped meetings go to the members' calendars, and the meetings
     that exist as events move or are cancelled (telling their registrants)."""
     from eventkit import runtime, series_store
-    from eventkit.changes import previous_of
     from eventkit.series import load_series
-    from flows.changes import event_changed
-    from flows.series import send_series_mail
+    from flows.series import update_series
 
     settings = Settings.from_env()
     definition = load_series(series_file, settings.template_dir)
@@ -93,32 +91,21 @@ def series_update(series_file: Path) -> None:
         series_store.load_stored(settings, definition.slug)
     except series_store.SeriesNotFound:
         _not_found(definition.slug)
-    change = series_store.store_series(settings, definition)
-    if not change.changed:
-        click.echo(_("Nothing in the calendar of series %(slug)s has changed.", slug=change.slug), err=True)
-    # the meetings first: their SEQUENCE is part of the members' updates (eventkit.series_ref)
-    meetings = series_store.apply_to_meetings(rt, change.slug, before=change.before)
-    written = series_store.enqueue_updates(rt, change)
-    sent = {"sent": 0, "failed": 0}
-    if written:  # the series' mail before the meetings': a whole new series replaces its instances in calendars
-        state = send_series_mail(return_state=True)
-        if state.is_failed():
-            click.echo(_("The send-series-mail run failed: %(detail)s", detail=state.message or ""), err=True)
-            sys.exit(1)
-        sent = state.result()
-    for meeting in meetings:
-        if meeting.action == "cancelled-before":
-            click.echo(_("The meeting %(slug)s was cancelled before and stays cancelled.", slug=meeting.slug),
-                       err=True)  # fmt: skip
-            continue
-        state = event_changed(meeting.slug, previous_of(meeting.previous) if meeting.previous else None,
-                              return_state=True)  # fmt: skip
-        if state.is_failed():
-            click.echo(_("The event-changed run failed: %(detail)s", detail=state.message or ""), err=True)
-            sys.exit(1)
+    done = update_series(rt, definition)
+    if not done["changed"]:
+        click.echo(_("Nothing in the calendar of series %(slug)s has changed.", slug=done["slug"]), err=True)
+    for slug in done["stay_cancelled"]:
+        click.echo(_("The meeting %(slug)s was cancelled before and stays cancelled.", slug=slug), err=True)
+    for name, detail in done["failed_runs"]:
+        if name == "send-series-mail":
+            click.echo(_("The send-series-mail run failed: %(detail)s", detail=detail), err=True)
+        else:
+            click.echo(_("The event-changed run failed: %(detail)s", detail=detail), err=True)
+        sys.exit(1)
     click.echo(_("Series %(slug)s: calendar sequence %(sequence)s; %(written)s updates to members (%(sent)s sent, "
-                 "%(failed)s failed); %(meetings)s meetings changed.", slug=change.slug, sequence=change.sequence,
-                 written=written, sent=sent["sent"], failed=sent["failed"], meetings=len(meetings)))  # fmt: skip
+                 "%(failed)s failed); %(meetings)s meetings changed.", slug=done["slug"], sequence=done["sequence"],
+                 written=done["written"], sent=done["sent"], failed=done["failed"],
+                 meetings=len(done["meetings"]) + len(done["stay_cancelled"])))  # fmt: skip
 
 
 @click.command("minutes")

@@ -29,6 +29,7 @@ def demo_settings(out: Path) -> Settings:
 def _reset(out: Path) -> None:
     """Remove only what an earlier demo left in OUT, so that a rerun starts from nothing."""
     shutil.rmtree(out / "mail", ignore_errors=True)
+    shutil.rmtree(out / "events", ignore_errors=True)  # the events' folders (and a series' state) go with the store
     for name in ("eventkit.sqlite3", "eventkit.sqlite3-wal", "eventkit.sqlite3-shm"):
         (out / name).unlink(missing_ok=True)
 
@@ -75,6 +76,11 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
     _export_person(rt, "zeynep.aydin@example.org", out, echo=echo, translate=translate)
     echo("")
     if not _run_phases(rt, specs, out, echo=echo, translate=translate):
+        raise SystemExit(1)
+    echo("")
+    from eventkit.demo_series import run_series
+
+    if not run_series(rt, EXAMPLES_DIR, out, echo=echo, translate=translate):
         raise SystemExit(1)
     mails = sorted((out / "mail").glob("*.eml"))
     echo("")

@@ -291,7 +291,7 @@ def _key(slug: str, person_id: int, kind: str, sequence: int | None = None) -> s
     return f"series:{slug}:{person_id}:{kind}" + (f":{sequence}" if sequence is not None else "")
 
 
-def _facts(rt: Runtime, stored: Stored, language: str) -> SeriesFacts:
+def series_facts(rt: Runtime, stored: Stored, language: str) -> SeriesFacts:
     text = [
         translate(language, "Meets %(rhythm)s.", rhythm=rhythm(stored.series, language)),
         translate(language, "Before each meeting you will get an invitation with its own registration link."),
@@ -387,7 +387,7 @@ def enqueue_invitations(rt: Runtime, slug: str, *, now: datetime | None = None) 
 
     def invite_for(language: str) -> SeriesInvite:
         return SeriesInvite(
-            stored.series, _facts(rt, stored, language), "REQUEST", dtstamp=now, meeting_sequences=sequences
+            stored.series, series_facts(rt, stored, language), "REQUEST", dtstamp=now, meeting_sequences=sequences
         )
 
     return _compose_all(rt, stored, people, INVITATION, keys, invite_for, {"change": None}, now)
@@ -425,7 +425,7 @@ def enqueue_updates(rt: Runtime, change: SeriesChange, *, now: datetime | None =
     sequences = meeting_sequences(rt, series)
 
     def invite_for(language: str) -> SeriesInvite:
-        facts = _facts(rt, stored, language)
+        facts = series_facts(rt, stored, language)
         if change.full:
             return SeriesInvite(series, facts, "REQUEST", dtstamp=now, meeting_sequences=sequences)
         if change.skipped:
