@@ -59,6 +59,26 @@ def plan_series(slug: str, horizon_days: int = HORIZON_DAYS, now: datetime | Non
     return {"created": created, "planned": planned}
 
 
+@flow(name="plan-all-series", flow_run_name="every series", log_prints=False)
+def plan_all_series(horizon_days: int = HORIZON_DAYS, now: datetime | None = None) -> dict[str, Any]:
+    """plan-series for every stored series whose meetings are not all past: the weekly run (prefect.yaml) that
+    makes each meeting an event, and starts its lifecycle, as it comes into range. One series failing does
+    not hold up the others; the run fails at the end if any did."""
+    logger = get_run_logger()
+    done: dict[str, Any] = {}
+    failed = []
+    for slug in series_store.active_series(runtime.get().settings, now=now):
+        state = plan_series(slug, horizon_days, now, return_state=True)
+        if state.is_failed():
+            failed.append(slug)
+        else:
+            done[slug] = state.result()
+    logger.info("planned %d series, %d failed", len(done), len(failed))
+    if failed:
+        raise RuntimeError(f"plan-series failed for {', '.join(failed)}; the next run tries again")
+    return done
+
+
 @task(name="write-series-invitations", cache_policy=NO_CACHE)
 def write_series_invitations(slug: str, now: datetime | None) -> int:
     return series_store.enqueue_invitations(runtime.get(), slug, now=now)

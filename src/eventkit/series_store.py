@@ -449,6 +449,12 @@ def _stored_slugs(settings: Settings) -> list[str]:
     return sorted(p.parent.name for p in (settings.var_dir / "events").glob(f"*/{STATE_FILE}"))
 
 
+def active_series(settings: Settings, *, now: datetime | None = None) -> list[str]:
+    """The stored series with a meeting still to come (by the rule, skipped ones aside)."""
+    now = now or datetime.now(UTC)
+    return [s for s in _stored_slugs(settings) if occurrences(load_stored(settings, s).series, after=now)[:1]]
+
+
 def memberships(settings: Settings, address: str) -> list[dict[str, Any]]:
     """The series whose member list holds this address, with what it says about them (for a data export)."""
     out = []

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from eventkit import runtime
 from eventkit.cli import main
 from eventkit.mailsink import MailSink
-from eventkit.series import load_series
-from eventkit.series_store import load_stored, store_series
+from eventkit.series import load_series, parse_series
+from eventkit.series_store import active_series, load_stored, store_series
 from eventkit.store import Event, OutboxMessage, Store
-from flows.series import plan_series, send_series_invitation
+from flows.series import plan_all_series, plan_series, send_series_invitation
 from tests.conftest import EXAMPLES, TEMPLATES, make_settings
 from tests.test_series import Client
 
@@ -162,3 +162,34 @@ def test_series_commands_keep_one_calendar_entry_per_meeting_for_members(
         event = session.scalars(select(Event).where(Event.slug == f"plenum-cli-{second}")).one()
         assert event.starts_at.date() == second + timedelta(days=7)
     store.dispose()
+
+
+def test_the_weekly_run_plans_every_series_with_meetings_ahead(configured: runtime.Runtime) -> None:
+    rt = configured
+    # an advisory board that met every two months in 2025 and 2026: all past by NOW
+    board = """slug: beirat-zwickau
+title: Beirat des Bündnisses
+format: netzwerktreffen
+start: 2025-01-08T18:00
+end: 2025-01-08T20:00
+timezone: Europe/Berlin
+language: de
+rrule: FREQ=MONTHLY;INTERVAL=2;BYDAY=2WE
+until: 2026-10-31
+venue:
+  name: Rathaus Zwickau, Beratungsraum
+  address: Hauptmarkt 1, 08056 Zwickau
+organiser:
+  name: Koordinierungsbüro des Bündnisses
+  email: koordination@buendnis-zwickau.example.org
+members: plenum-buendnis-members.csv
+"""
+    store_series(rt.settings, parse_series(board, TEMPLATES, base_dir=EXAMPLES / "series"))
+    assert active_series(rt.settings, now=NOW) == ["plenum-buendnis-zwickau"]
+    result = plan_all_series(horizon_days=200, now=NOW)
+    assert list(result) == ["plenum-buendnis-zwickau"]
+    assert result["plenum-buendnis-zwickau"]["created"] == [
+        "plenum-buendnis-zwickau-2027-01-13",
+        "plenum-buendnis-zwickau-2027-04-14",
+    ]
+    assert plan_all_series(horizon_days=200, now=NOW)["plenum-buendnis-zwickau"] == {"created": [], "planned": []}
