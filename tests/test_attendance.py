@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from eventkit import runtime
+from sqlalchemy import select
+
+from eventkit import checkins, runtime
 from eventkit.attendance import EMPTY_ROWS_BLANK, attendance_path, render_attendance
+from eventkit.store import Person, Registration
+from tests.test_multiday import page_text
 from tests.test_pdf import pdf_text
 from tests.test_recap import PEOPLE, add_event, add_people, rt  # noqa: F401 - rt is a fixture
 from tests.test_spec import GOOD
@@ -62,3 +67,35 @@ def test_a_long_list_repeats_its_header(rt: runtime.Runtime, tmp_path: Path) -> 
     text = pdf_text(result.path.read_bytes(), tmp_path, layout=False)
     assert text.count(" No. Name Organisation ") == result.pages  # the header repeats on every page
     assert f"Sheet {result.pages} of {result.pages}" in text
+
+
+def test_each_days_filled_sheet_lists_those_checked_in_that_day(rt: runtime.Runtime, tmp_path: Path) -> None:  # noqa: F811
+    two_days = GOOD.replace("end: 2027-11-20T17:00", "end: 2027-11-21T17:00")
+    slug = add_event(rt, "fachvernetzung", two_days)
+    add_people(rt, slug, [(n, e, o, listed, photos, False) for n, e, o, listed, photos, _ in PEOPLE])
+    with rt.store.session() as session:
+        ids = dict(session.execute(select(Person.email, Registration.id).join(Registration)).tuples().all())
+    saturday, sunday = date(2027, 11, 20), date(2027, 11, 21)
+    for address, day, at in (
+        ("renate@example.org", saturday, datetime(2027, 11, 20, 10, 15, tzinfo=UTC)),
+        ("dmitri@example.org", saturday, datetime(2027, 11, 20, 11, 5, tzinfo=UTC)),
+        ("dmitri@example.org", sunday, datetime(2027, 11, 21, 8, 40, tzinfo=UTC)),
+        ("m.alahmad@example.org", sunday, datetime(2027, 11, 21, 9, 2, tzinfo=UTC)),
+    ):
+        assert checkins.check_in(rt, slug, ids[address], True, day, now=at)
+    result = render_attendance(rt, slug)
+    assert result.sheets == 2 and result.pages == 2 and result.names == 3
+    first, second = page_text(result.path, 1), page_text(result.path, 2)
+    assert "Samstag, 20. November 2027 · Tag 1 von 2" in first and "Eingecheckt: 2" in first
+    assert "Renate Müller" in first and "Дмитрий Иванов" in first
+    assert "محمد" not in first and "Olena" not in first
+    assert "20.11. 11:15" in first and "20.11. 12:05" in first and "21.11." not in first  # Berlin time
+    assert "Sonntag, 21. November 2027 · Tag 2 von 2" in second and "Eingecheckt: 2" in second
+    assert "محمد" in second and "Дмитрий Иванов" in second
+    assert "Renate" not in second and "Olena" not in second
+    assert "21.11. 09:40" in second and "21.11. 10:02" in second and "20.11." not in second
+    # the blank list is as it was: everyone with a place on every day's sheet
+    blank = render_attendance(rt, slug, blank=True)
+    for page in (1, 2):
+        sheet = page_text(blank.path, page)
+        assert "Renate Müller" in sheet and "Olena Kovalenko" in sheet and "Check-in" not in sheet

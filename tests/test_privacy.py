@@ -164,7 +164,9 @@ def make_spec_of(rt: Runtime, slug: str) -> Any:
 
 
 def test_cli_export_forget_and_purge(rt: Runtime, stored: dict[str, int], tmp_path: Path, database_url: str) -> None:
-    from eventkit.cli_privacy import person, purge
+    from eventkit.cli import main  # it registers the command modules (importing one first would be circular)
+
+    person, purge = main.commands["person"], main.commands["purge"]
 
     env = {
         "EVENTKIT_DATABASE_URL": rt.settings.database_url,

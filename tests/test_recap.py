@@ -21,8 +21,8 @@ from eventkit import recap, runtime
 from eventkit.events import find_event, save_event
 from eventkit.pdf import SafeFetcher
 from eventkit.settings import Settings
-from eventkit.spec import load_spec, parse_spec
-from eventkit.store import OutboxMessage, Person, Registration
+from eventkit.spec import EventSpec, load_spec, parse_spec
+from eventkit.store import Checkin, OutboxMessage, Person, Registration
 from eventkit.tokens import new_nonce
 from eventkit.validation import ValidationFailed
 from tests.conftest import EXAMPLES, TEMPLATES
@@ -59,22 +59,26 @@ def add_people(rt: runtime.Runtime, slug: str, people: list[tuple[Any, ...]] = P
     """Registrations with places, as the registration and check-in would leave them."""
     with rt.store.session() as session:
         event = find_event(session, slug)
+        first_day = EventSpec.from_data(event.spec).days[0]
         for name, address, org, listed, photos, came in people:
             person = session.scalar(select(Person).where(Person.email == address))
             if person is None:
                 person = Person(email=address, name=name, organisation=org, language="de")
                 session.add(person)
                 session.flush()
-            session.add(
-                Registration(
-                    event_id=event.id,
-                    person_id=person.id,
-                    status="registered",
-                    answers={"list_organisation": listed, "photo_consent": photos, **answers},
-                    token_nonce=new_nonce(),
-                    checked_in_at=datetime(2027, 11, 20, 11, 5, tzinfo=UTC) if came else None,
-                )
+            at = datetime(2027, 11, 20, 11, 5, tzinfo=UTC)
+            registration = Registration(
+                event_id=event.id,
+                person_id=person.id,
+                status="registered",
+                answers={"list_organisation": listed, "photo_consent": photos, **answers},
+                token_nonce=new_nonce(),
+                checked_in_at=at if came else None,
             )
+            session.add(registration)
+            if came:  # checked in on the event's (first) day
+                session.flush()
+                session.add(Checkin(registration_id=registration.id, day=first_day, at=at))
 
 
 def recap_text(rt: runtime.Runtime, slug: str, tmp_path: Path) -> str:
@@ -299,6 +303,41 @@ def test_without_check_ins_the_figures_say_so(rt: runtime.Runtime, tmp_path: Pat
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert not result.figures.checked_in and "Die Teilnahme wurde nicht erfasst" in text
     assert "Beteiligte Organisationen" not in text
+
+
+def test_a_multi_day_recap_gives_attendance_per_day(rt: runtime.Runtime, tmp_path: Path) -> None:
+    from eventkit import checkins
+    from tests.test_spec import GOOD
+
+    slug = add_event(rt, "fachvernetzung", GOOD.replace("end: 2027-11-20T17:00", "end: 2027-11-21T17:00"))
+    add_people(rt, slug, [(n, e, o, listed, photos, False) for n, e, o, listed, photos, _ in PEOPLE])
+    with rt.store.session() as session:
+        ids = dict(session.execute(select(Person.email, Registration.id).join(Registration)).tuples().all())
+    saturday, sunday = datetime(2027, 11, 20, 11, 0, tzinfo=UTC), datetime(2027, 11, 21, 9, 0, tzinfo=UTC)
+    for address, at in (
+        ("renate@example.org", saturday),
+        ("dmitri@example.org", saturday),
+        ("dmitri@example.org", sunday),
+        ("m.alahmad@example.org", sunday),
+        ("olena@example.org", sunday),
+    ):
+        assert checkins.check_in(rt, slug, ids[address], True, now=at)
+    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    result = recap.render_recap(rt, slug)
+    assert result.figures.attended == 4
+    assert [(d.isoformat(), n) for d, n in result.figures.per_day] == [("2027-11-20", 2), ("2027-11-21", 3)]
+    text = pdf_text(result.path.read_bytes(), tmp_path)
+    assert "Teilnahme pro Tag: Samstag, 20. November 2027: 2 · Sonntag, 21. November 2027: 3" in text
+    assert "an mindestens einem der Tage eingecheckte Personen" in text
+
+
+def test_a_single_day_recap_has_no_figures_per_day(rt: runtime.Runtime, tmp_path: Path) -> None:
+    slug = add_event(rt, "fachvernetzung")
+    add_people(rt, slug)
+    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    result = recap.render_recap(rt, slug)
+    assert result.figures.attended == 3 and result.figures.per_day == []
+    assert "Teilnahme pro Tag" not in pdf_text(result.path.read_bytes(), tmp_path)
 
 
 # --------------------------------------------------------------------------------------------- safety

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select, update
 
-from eventkit import consents, registrations, retention
+from eventkit import checkins, consents, registrations, retention
 from eventkit.events import save_event
 from eventkit.invitations import import_invitees
 from eventkit.invitees import Invitee
@@ -74,7 +74,7 @@ def attend(
     outcome = registrations.submit(rt, spec.slug, data, invitation_token=token, now=spec.start - timedelta(days=10))
     assert outcome.status == "registered"
     if present:
-        assert registrations.check_in(rt, spec.slug, outcome.registration_id, True, now=spec.start)
+        assert checkins.check_in(rt, spec.slug, outcome.registration_id, True, now=spec.start)
     with rt.store.session() as session:
         session.add(
             SurveyToken(event_id=event_id, registration_id=outcome.registration_id, nonce="n", answered=present)

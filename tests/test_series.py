@@ -18,11 +18,12 @@ import recurring_ical_events
 import vobject
 from sqlalchemy import func, select
 
-from eventkit import notifications, registrations, runtime
+from eventkit import notifications, registrations, retention, runtime
 from eventkit.changes import UPDATED, enqueue_change, previous_of
 from eventkit.events import save_event
 from eventkit.invitations import import_invitees, plan_batches, prepare_batch
 from eventkit.invitees import Invitee
+from eventkit.privacy import export_person, forget_person
 from eventkit.registration_form import RegistrationInput
 from eventkit.series import load_series, occurrences, parse_series, rhythm
 from eventkit.series_calendar import SeriesFacts, SeriesInvite
@@ -561,3 +562,18 @@ def test_the_member_list_goes_with_the_retention_after_the_last_meeting(rt: runt
     store_series(rt.settings, endless)
     assert purge_members(rt.settings, datetime(2040, 1, 1, tzinfo=UTC)) == []
     assert len(load_stored(rt.settings, "beirat").series.members) == 5
+
+
+def test_export_erasure_and_purge_reach_the_member_lists(rt: runtime.Runtime) -> None:
+    series = load_series(EXAMPLE, TEMPLATES)
+    store_series(rt.settings, series)
+    address = "koordination@buendnis-zwickau.example.org"  # never invited to a meeting: only on the list
+    exported = export_person(rt, address)
+    assert exported["found"] and [m["series"] for m in exported["series_memberships"]] == [series.slug]
+    report = forget_person(rt, address)
+    assert report.found and report.series == [series.slug] and report.counts["series_memberships_removed"] == 1
+    assert export_person(rt, address)["series_memberships"] == [] and not forget_person(rt, address).found
+    purged = retention.purge(rt, datetime(2029, 5, 1, tzinfo=UTC))
+    assert purged.series_members_purged == [series.slug]
+    assert f"`{series.slug}`" in purged.markdown("Purge")
+    assert load_stored(rt.settings, series.slug).series.members == ()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select, update
 
-from eventkit import registrations, survey
+from eventkit import checkins, registrations, survey
 from eventkit.events import save_event
 from eventkit.formats import discover
 from eventkit.invitations import import_invitees
@@ -76,7 +76,7 @@ def add_attendee(
     )
     assert outcome.status == "registered"
     if present:
-        assert registrations.check_in(rt, spec.slug, outcome.registration_id, True, now=spec.start)
+        assert checkins.check_in(rt, spec.slug, outcome.registration_id, True, now=spec.start)
     return Attendee(email, name, language, outcome.registration_id, person_id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ from eventkit.events import event_view, format_for
 from eventkit.i18n import LANGUAGES
 from eventkit.multiday import attends, per_day
 from eventkit.pdf import SafeFetcher, print_environment, render_document, write_atomic
-from eventkit.recap import event_dir, has_town, participants
+from eventkit.recap import Participant, event_dir, has_town, participants
 from eventkit.runtime import Runtime
 
 # lines left empty at the end of each sheet, for people who come without registering
@@ -37,36 +38,42 @@ def attendance_html(rt: Runtime, slug: str, *, blank: bool, language: str | None
     language = language if language in LANGUAGES else spec.language
     fmt = format_for(rt.settings, spec.format)
     town_known = has_town(rt.settings, spec)
-    chosen = people if blank else [p for p in people if p.checked_in_at is not None]
     tz = spec.start.tzinfo
-    rows = [
-        SimpleNamespace(
+
+    def row(p: Participant, at: datetime | None) -> SimpleNamespace:
+        return SimpleNamespace(
             name=p.name,
             organisation=p.organisation,
             town=str(p.answers.get("town") or "") if town_known else "",
-            checked_in=p.checked_in_at.astimezone(tz).strftime("%d.%m. %H:%M") if p.checked_in_at else "",
+            checked_in=at.astimezone(tz).strftime("%d.%m. %H:%M") if at else "",
         )
-        for p in chosen
-    ]
-    # a check-in is recorded once per person, not per day: every day's sheet lists everyone checked in,
-    # and the signatures on paper show who was there on which day
-    sheets = [SimpleNamespace(day=day, rows=rows) for day in spec.days]
-    if per_day(spec):  # registration per day: each day's sheet lists those registered for that day
+
+    if blank:
+        # everyone with a place on every day's sheet, or those registered for the day (registration per day)
         sheets = [
-            SimpleNamespace(day=day, rows=[r for p, r in zip(chosen, rows, strict=True) if attends(p.answers, day)])
+            SimpleNamespace(
+                day=day, rows=[row(p, None) for p in people if not per_day(spec) or attends(p.answers, day)]
+            )
             for day in spec.days
         ]
+        names = len(people)
+    else:
+        # each day's sheet lists those checked in on that day, with the time of that day's check-in
+        sheets = [
+            SimpleNamespace(day=day, rows=[row(p, p.check_ins[day]) for p in people if day in p.check_ins])
+            for day in spec.days
+        ]
+        names = sum(1 for p in people if any(day in p.check_ins for day in spec.days))
     env = print_environment(rt.settings, spec.format, language)
     html = env.get_template("print/attendance.html").render(
         event=event_view(spec, fmt),
         event_status=event.status,
-        rows=rows,
         sheets=sheets,
         blank=blank,
         town_known=town_known,
         empty_rows=EMPTY_ROWS_BLANK if blank else EMPTY_ROWS_FILLED,
     )
-    return html, len(rows), len(sheets)
+    return html, names, len(sheets)
 
 
 def render_attendance(

@@ -91,6 +91,9 @@ def person_forget(email: str, yes: bool) -> None:
         )
     for path in report.files_to_check:
         click.echo(_("This file was made before and may still name the person: %(file)s", file=path))
+    for slug in report.series:
+        click.echo(_("Taken off the member list of series %(series)s. Take them off the series file's members CSV "
+                     "too, or the next series update adds them again.", series=slug))  # fmt: skip
     if counts.get("active_registrations_removed"):
         click.echo(
             _(
@@ -135,3 +138,5 @@ def purge(dry_run: bool, slug: str | None) -> None:
             )
         )
     click.echo(_("%(count)s events are not due yet.", count=report.not_due))
+    for slug in report.series_members_purged:
+        click.echo(_("Series %(series)s: its last meeting is past its retention; member list emptied.", series=slug))

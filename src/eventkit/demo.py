@@ -215,7 +215,7 @@ def _run_phases(
     import random
     from datetime import UTC, datetime
 
-    from eventkit import lifecycle, registrations
+    from eventkit import checkins, lifecycle, registrations
     from eventkit.events import format_for
     from eventkit.spec import load_spec
 
@@ -246,7 +246,7 @@ def _run_phases(
                 people = [r for r in registrations.listing(rt, slug)[1] if r.status == "registered"]
                 came = [r for r in people if rng.random() < 0.8]
                 for r in came:
-                    registrations.check_in(rt, slug, r.id, True, now=spec.start)
+                    checkins.check_in(rt, slug, r.id, True, now=spec.start)
                 what = translate(N_("%(came)s of %(registered)s checked in"), came=len(came), registered=len(people))
                 row(spec.start, "event", what)
                 continue

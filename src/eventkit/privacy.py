@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from eventkit.mime import AddressError, ascii_address
 from eventkit.runtime import Runtime
 from eventkit.store import (
+    Checkin,
     ConsentRecord,
     Event,
     Invitation,
@@ -61,6 +62,15 @@ def _find(session: Session, email: str) -> Person | None:
 
 def export_person(rt: Runtime, email: str) -> dict[str, Any]:
     """Everything eventkit stores about the person with this address, as JSON-ready data."""
+    from eventkit.series_store import memberships
+
+    out = _export_from_store(rt, email)
+    out["series_memberships"] = memberships(rt.settings, normalise(email))  # the series' standing member lists
+    out["found"] = out["found"] or bool(out["series_memberships"])
+    return out
+
+
+def _export_from_store(rt: Runtime, email: str) -> dict[str, Any]:
     with rt.store.session() as session:
         person = _find(session, email)
         out: dict[str, Any] = {
@@ -77,6 +87,7 @@ def export_person(rt: Runtime, email: str) -> dict[str, Any]:
             "session_proposals": [],
             "session_interest": [],
             "working_groups": [],
+            "series_memberships": [],
         }
         if person is None:
             return out
@@ -103,6 +114,13 @@ def export_person(rt: Runtime, email: str) -> dict[str, Any]:
         registrations = list(
             session.scalars(select(Registration).where(Registration.person_id == person.id).order_by(Registration.id))
         )
+        marks: dict[int, list[dict[str, Any]]] = {}
+        for mark in session.scalars(
+            select(Checkin)
+            .where(Checkin.registration_id.in_([r.id for r in registrations]))
+            .order_by(Checkin.registration_id, Checkin.day)
+        ):
+            marks.setdefault(mark.registration_id, []).append({"day": mark.day.isoformat(), "at": _iso(mark.at)})
         out["registrations"] = [
             {
                 "event": slugs.get(r.event_id),
@@ -114,6 +132,7 @@ def export_person(rt: Runtime, email: str) -> dict[str, Any]:
                 "confirmed_at": _iso(r.confirmed_at),
                 "cancelled_at": _iso(r.cancelled_at),
                 "checked_in_at": _iso(r.checked_in_at),
+                "check_ins": marks.get(r.id, []),
                 "expires_at": _iso(r.expires_at),
             }
             for r in registrations
@@ -192,6 +211,7 @@ class ForgetReport:
     counts: dict[str, int] = field(default_factory=dict)
     kept: list[dict[str, str]] = field(default_factory=list)  # {event, what, until, why}
     files_to_check: list[str] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)  # series whose member list they were taken off
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +221,7 @@ class ForgetReport:
             "counts": dict(self.counts),
             "kept": list(self.kept),
             "files_to_check": list(self.files_to_check),
+            "series": list(self.series),
         }
 
 
@@ -213,6 +234,12 @@ def forget_person(rt: Runtime, email: str, *, now: datetime | None = None) -> Fo
     now = now or datetime.now(UTC)
     address = normalise(email)
     report = ForgetReport(address, False)
+    from eventkit.series_store import forget_member
+
+    report.series = forget_member(rt.settings, address)  # the series' standing member lists
+    report.found = bool(report.series)
+    if report.series:
+        report.counts["series_memberships_removed"] = len(report.series)
     attended: list[tuple[str, bool]] = []  # (slug, kept as funder record)
     with rt.store.session(write_lock=True) as session:
         person = _find(session, address)

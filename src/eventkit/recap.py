@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +17,7 @@ import yaml
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 
-from eventkit import outbox
+from eventkit import checkins, outbox
 from eventkit.events import EventNotFound, event_view, find_event, format_for
 from eventkit.i18n import LANGUAGES
 from eventkit.mail import Recipient, message_id
@@ -536,6 +536,7 @@ class Participant:
     answers: dict[str, Any]
     checked_in_at: datetime | None
     token_nonce: str
+    check_ins: dict[date, datetime] = field(default_factory=dict)  # day -> when (eventkit.checkins)
 
 
 def participants(rt: Runtime, slug: str) -> tuple[Event, EventSpec, list[Participant]]:
@@ -548,6 +549,7 @@ def participants(rt: Runtime, slug: str) -> tuple[Event, EventSpec, list[Partici
             .join(Person, Person.id == Registration.person_id)
             .where(Registration.event_id == event.id, Registration.status == "registered")
         ).all()
+        marks = checkins.by_registration(session, event.id)
     people = [
         Participant(
             r.id,
@@ -559,6 +561,7 @@ def participants(rt: Runtime, slug: str) -> tuple[Event, EventSpec, list[Partici
             dict(r.answers or {}),
             r.checked_in_at,
             r.token_nonce,
+            marks.get(r.id, {}),
         )
         for r, p in rows
     ]
@@ -583,6 +586,7 @@ class Figures:
     towns: int | None  # None: the registration does not ask for a town
     listed: list[str]  # organisations of attendees who agreed to be listed
     checked_in: bool  # whether attendance was recorded at all
+    per_day: list[tuple[date, int]] = field(default_factory=list)  # a multi-day event's attendance on each day
 
 
 def figures(settings: Settings, spec: EventSpec, people: list[Participant]) -> Figures:
@@ -605,6 +609,7 @@ def figures(settings: Settings, spec: EventSpec, people: list[Participant]) -> F
         towns=towns,
         listed=sorted(listed.values(), key=str.casefold),
         checked_in=bool(attended),
+        per_day=[(day, sum(1 for p in attended if day in p.check_ins)) for day in spec.days] if spec.multi_day else [],
     )
 
 

@@ -27,6 +27,7 @@ from eventkit import consents
 from eventkit.runtime import Runtime
 from eventkit.spec import EventSpec
 from eventkit.store import (
+    Checkin,
     ConsentRecord,
     Event,
     Invitation,
@@ -245,6 +246,7 @@ class PurgeReport:
     dry_run: bool = False
     events: list[EventPurge] = field(default_factory=list)
     not_due: int = 0
+    series_members_purged: list[str] = field(default_factory=list)  # series whose member list was emptied
 
     @property
     def totals(self) -> dict[str, int]:
@@ -261,6 +263,7 @@ class PurgeReport:
             "events": [e.as_dict() for e in self.events],
             "not_due": self.not_due,
             "totals": self.totals,
+            "series_members_purged": list(self.series_members_purged),
         }
 
     def markdown(self, title: str) -> str:
@@ -268,6 +271,8 @@ class PurgeReport:
         if self.dry_run:
             lines += ["Dry run: nothing was changed.", ""]
         lines += [f"{len(self.events)} event(s) purged or checked, {self.not_due} not due yet.", ""]
+        if self.series_members_purged:
+            lines += ["Member lists emptied: " + ", ".join(f"`{s}`" for s in self.series_members_purged), ""]
         if self.events:
             keys = sorted({k for e in self.events for k in e.counts})
             lines += [
@@ -302,6 +307,14 @@ def figures(session: Session, event_id: int) -> dict[str, Any]:
     attended = session.scalar(
         select(func.count()).where(Registration.event_id == event_id, Registration.checked_in_at.is_not(None))
     )
+    # a multi-day event's attendance per day (funders count participant days); one day's for the others
+    per_day = session.execute(
+        select(Checkin.day, func.count())
+        .join(Registration, Registration.id == Checkin.registration_id)
+        .where(Registration.event_id == event_id)
+        .group_by(Checkin.day)
+        .order_by(Checkin.day)
+    ).all()
     organisations = session.scalars(
         select(Person.organisation)
         .join(Registration, Registration.person_id == Person.id)
@@ -331,6 +344,7 @@ def figures(session: Session, event_id: int) -> dict[str, Any]:
         "registrations": {str(k): int(v) for k, v in statuses.items()},
         "invited": int(invited or 0),
         "attended": int(attended or 0),
+        "attended_per_day": {day.isoformat(): int(n) for day, n in per_day},
         "organisations": len(distinct_orgs),
         "survey_invited": int(sum(survey.values())),
         "survey_answered": int(survey.get(True, 0)),
@@ -447,6 +461,10 @@ def purge(rt: Runtime, now: datetime | None = None, *, slug: str | None = None, 
             report.not_due += 1
             continue
         report.events.append(entry)
+    if slug is None:  # the series' member lists, once their last meeting is as long past as their retention
+        from eventkit.series_store import purge_members
+
+        report.series_members_purged = purge_members(rt.settings, now, dry_run=dry_run)
     return report
 
 

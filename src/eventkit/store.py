@@ -141,6 +141,20 @@ class Registration(Base):
     person: Mapped[Person] = relationship()
 
 
+class Checkin(Base):
+    """A person with a place was there on one day of the event: one row per day (eventkit.checkins).
+    Registration.checked_in_at stays the earliest of them, for whatever asks only whether someone came."""
+
+    __tablename__ = "checkins"
+    # the unique index also serves the lookups by registration and the deletes cascading from it
+    __table_args__ = (UniqueConstraint("registration_id", "day", name="uq_checkin_registration_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)  # a day of the event, in the event's time zone
+    at: Mapped[datetime]  # when the organisers marked it
+
+
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
@@ -409,7 +423,8 @@ class PurgeRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), unique=True)
-    # counts per status, attended, organisations, survey invited/answered, emails sent: no personal data
+    # counts per status, attended (and per day), organisations, survey invited/answered, emails sent:
+    # no personal data
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     personal_purged_at: Mapped[datetime | None]
     funder_purged_at: Mapped[datetime | None]

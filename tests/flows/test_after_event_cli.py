@@ -11,7 +11,7 @@ from random import Random
 import pytest
 from click.testing import CliRunner
 
-from eventkit import registrations, runtime, survey
+from eventkit import checkins, registrations, runtime, survey
 from eventkit.cli import main
 from eventkit.events import save_event
 from eventkit.spec import parse_spec
@@ -43,7 +43,7 @@ def env(prefect_harness: None, tmp_path: Path) -> dict[str, str]:
     for address, name in PEOPLE:
         invited(rt, slug, address, name, now=BEFORE)
     for row in registrations.listing(rt, slug)[1][:4]:  # four of five came
-        registrations.check_in(rt, slug, row.id, True, now=datetime.combine(HELD, time(11, 30), tzinfo=UTC))
+        checkins.check_in(rt, slug, row.id, True, now=datetime.combine(HELD, time(11, 30), tzinfo=UTC))
     return {
         "EVENTKIT_DATABASE_URL": settings.database_url,
         "EVENTKIT_SECRET_KEY": settings.secret_key,

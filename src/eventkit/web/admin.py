@@ -1,4 +1,4 @@
-"""The organisers' pages: registrations, waiting list, support needs to act on, CSV export, check-in.
+"""The organisers' pages: registrations, waiting list, support needs to act on, CSV export, check-in (per day).
 
 They need EVENTKIT_ADMIN_TOKEN: as a bearer token, or typed once into the login form (which sets a signed,
 HttpOnly cookie). Without the setting the pages are off.
@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
+from babel.dates import format_date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from eventkit import registrations
+from eventkit import checkins, registrations
 from eventkit.events import format_for
 from eventkit.i18n import gettext_for
+from eventkit.multiday import attends, per_day
 from eventkit.registration_form import CORE_LABELS, answers_summary
 from eventkit.registrations import InvalidLink
+from eventkit.spec import EventSpec
 from eventkit.store import Event, Registration
+from eventkit.validation import ValidationFailed
 from eventkit.web.app import Web
 from eventkit.web.pages import field_text, form_values
 from eventkit.web.security import ADMIN_COOKIE, client_address, set_cookie
@@ -147,6 +151,15 @@ def _people(web: Web, slug: str, language: str) -> tuple[Any, list[SimpleNamespa
     return spec, people, fields
 
 
+def _chosen_day(spec: EventSpec, value: str | None) -> date:
+    """The check-in view's ?day= if it is one of the event's days, else today's (or the first)."""
+    try:
+        day = checkins.parse_day(value) if value else None
+    except ValidationFailed:
+        day = None
+    return day if day in spec.days else checkins.default_day(spec)
+
+
 @router.get("/events/{slug}", response_class=HTMLResponse)
 def event_admin(request: Request, slug: str) -> Response:
     web = _web(request)
@@ -161,16 +174,34 @@ def event_admin(request: Request, slug: str) -> Response:
         if p.status in ("registered", "waitlisted") and answers_summary(action_fields, p.answers, language)
     ]
     fmt = format_for(web.rt.settings, spec.format)
+    record = checkins.of_event(web.rt, slug)
+    # a multi-day event is checked in one day at a time: ?day= only chooses which (today's by default)
+    day = _chosen_day(spec, request.query_params.get("day"))
+    registered = [p for p in people if p.status == "registered"]
+    for p in registered:
+        p.present_at = record.by_registration.get(p.id, {}).get(day)
+        p.expected = attends(p.answers, day) if per_day(spec) else True
     context = {
         "event": spec,
         "format_title": fmt.title.get(language),
-        "registered": [p for p in people if p.status == "registered"],
+        "registered": registered,
         "waitlisted": [p for p in people if p.status == "waitlisted"],
         "pending": [p for p in people if p.status == "pending"],
         "cancelled": [p for p in people if p.status in ("cancelled", "expired")],
         "needs": needs,
         "checked_in": sum(1 for p in people if p.status == "registered" and p.checked_in_at),
         "csv_url": f"/admin/events/{quote(slug)}/registrations.csv?lang={language}",
+        "day": day if spec.multi_day else None,
+        "days": [
+            SimpleNamespace(
+                day=d,
+                count=record.per_day.get(d, 0),
+                url=f"/admin/events/{quote(slug)}?lang={language}&day={d.isoformat()}#checkin-days",
+            )
+            for d in spec.days
+        ]
+        if spec.multi_day
+        else [],
     }
     return web.page(request, "admin/event.html", language, context, csrf=True)
 
@@ -184,6 +215,10 @@ def export_csv(request: Request, slug: str) -> Response:
         return _refuse(web, request, language)
     _ = gettext_for(language).gettext
     spec, people, fields = _people(web, slug, language)
+    # a multi-day event gets a column per day: the time of that day's check-in
+    days = spec.days if spec.multi_day else []
+    marks = checkins.of_event(web.rt, slug).by_registration if days else {}
+    locale = "de_DE" if language == "de" else "en_GB"
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     header = [
@@ -195,6 +230,7 @@ def export_csv(request: Request, slug: str) -> Response:
         CORE_LABELS["language"].get(language),
         _("Registered at"),
         _("Checked in"),
+        *[_("Checked in on %(day)s") % {"day": format_date(d, format="medium", locale=locale)} for d in days],
     ] + [f.label.get(language) for f in fields]
     writer.writerow(header)
     statuses = {
@@ -223,7 +259,8 @@ def export_csv(request: Request, slug: str) -> Response:
             p.organisation or "",
             p.language,
             p.created_at.astimezone(spec.start.tzinfo).strftime("%Y-%m-%d %H:%M"),
-            p.checked_in_at.astimezone(spec.start.tzinfo).strftime("%Y-%m-%d %H:%M") if p.checked_in_at else "",
+            _local(p.checked_in_at, spec),
+            *[_local(marks.get(p.id, {}).get(d), spec) for d in days],
             *answers,
         ]
         # a cell that starts like a formula is shown as text by spreadsheet programs (CSV injection)
@@ -236,6 +273,10 @@ def export_csv(request: Request, slug: str) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
     )
+
+
+def _local(at: datetime | None, spec: EventSpec) -> str:
+    return at.astimezone(spec.start.tzinfo).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
 async def _registration_form(request: Request) -> tuple[Web, dict[str, Any], str, int] | Response:
@@ -262,9 +303,19 @@ async def checkin(request: Request, slug: str) -> Response:
     web, form, language, registration_id = checked
     _ = gettext_for(language).gettext
     present = form.get("present") == "1"
-    if not registrations.check_in(web.rt, slug, registration_id, present):
+    # the day of a multi-day event's check-in view; without one, the day it is (single-day events: their day)
+    raw_day = field_text(form, "day")
+    day: date | None = None
+    try:
+        if raw_day:
+            day = checkins.parse_day(raw_day)
+        done = checkins.check_in(web.rt, slug, registration_id, present, day)
+    except ValidationFailed as exc:
+        return web.error_page(request, 400, exc.render(language), language)
+    if not done:
         return web.error_page(request, 404, _("There is no such registration with a place."), language)
-    return RedirectResponse(f"/admin/events/{quote(slug)}?lang={language}#r-{registration_id}", status_code=303)
+    chosen = f"&day={day.isoformat()}" if day else ""
+    return RedirectResponse(f"/admin/events/{quote(slug)}?lang={language}{chosen}#r-{registration_id}", status_code=303)
 
 
 @router.post("/events/{slug}/cancel")
