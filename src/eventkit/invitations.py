@@ -193,7 +193,9 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
                 "format": formats[language],
                 "recipient": recipient,
                 "links": SimpleNamespace(
-                    register=registration_link(settings, slug, token), event=public_url(settings, slug)
+                    register=registration_link(settings, slug, token),
+                    event=public_url(settings, slug),
+                    unsubscribe=consents.unsubscribe_url(settings, person.id, person.email),
                 ),
                 "open_tasks": open_tasks,
             }

@@ -353,6 +353,9 @@ def _compose_all(
                 invites[language] = invite_for(language)
             recipient = Recipient(person.name, person.email, person.organisation, language)
             context = {**_context(rt, stored, recipient, now), **extra}
+            context["links"] = SimpleNamespace(
+                event=None, unsubscribe=consents.unsubscribe_url(rt.settings, person.id, person.email)
+            )
             rows.append(
                 compose(
                     settings=rt.settings,

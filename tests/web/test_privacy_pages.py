@@ -5,6 +5,7 @@ English (and a format's own), the consents on the personal page."""
 from __future__ import annotations
 
 import email
+import email.policy
 import re
 import shutil
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ def invitation_email(rt: Runtime, spec: EventSpec, address: str = AYSE) -> Messa
 
 
 def unsubscribe_path(message: Message) -> str:
-    header = str(message["List-Unsubscribe"]).replace("\r\n", "").replace("\n", "")
+    header = str(message["List-Unsubscribe"]).replace("\r\n", "").replace("\n", "").strip()
     match = re.match(
         r"<https://events\.example\.org(/u/[^>]+)>, <mailto:info@qng\.example\.org\?subject=unsubscribe>$", header
     )
@@ -75,6 +76,20 @@ def test_invitations_carry_one_click_unsubscribe_headers(rt: Runtime) -> None:
     assert unsubscribe_path(message).startswith("/u/")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert len(message.get_all("List-Unsubscribe") or []) == 1  # folded, never split into a header of its own
+
+
+def test_the_invitation_shows_the_same_unsubscribe_link_in_its_text_and_html(rt: Runtime) -> None:
+    spec = make_event(rt, "kommend", -40)
+    message = email.message_from_bytes(invitation_email(rt, spec).as_bytes(), policy=email.policy.default)
+    url = "https://events.example.org" + unsubscribe_path(message)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    assert f"Mit einem Klick abmelden:\n{url}\n" in text
+    body = message.get_body(("html",)).get_content()  # type: ignore[attr-defined]
+    assert f'<a href="{url}"' in body and ">Abbestellen</a>" in body
+    other = email.message_from_bytes(
+        invitation_email(rt, spec, "dmitri@example.org").as_bytes(), policy=email.policy.default
+    )
+    assert url not in other.get_body(("plain",)).get_content()  # type: ignore[attr-defined]  # each their own
 
 
 def test_get_shows_a_button_and_changes_nothing_post_unsubscribes(rt: Runtime, client: TestClient) -> None:
