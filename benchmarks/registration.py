@@ -4,10 +4,11 @@ For each database, set-up in this process: an event with fewer places than regis
 the waiting list), and one personal invitation per registration, made and sent with the steps of the
 send-invitations flow (into a directory, as `eventkit invite` does without SMTP); each personal link's token
 is read back from its invitation in the outbox. Then a real `eventkit serve` runs in its own process, and C
-clients (asyncio, one httpx keep-alive connection each) send the N registrations over HTTP with their tokens,
-so that every request gets its place, or its place on the waiting list, at once. The server delivers the
-confirmation emails itself (EVENTKIT_DELIVERY=inline, into its mail directory). Client and server share the
-machine's cores.
+clients (asyncio, one keep-alive connection each, spoken by a minimal HTTP/1.1 client on asyncio streams: a
+full client library would cost the server a core) send the N registrations over HTTP with their tokens, so
+that every request gets its place, or its place on the waiting list, at once. The server delivers the
+confirmation emails itself (EVENTKIT_DELIVERY=inline: from its delivery child process, into its mail
+directory). Client and server share the machine's cores.
 
     python benchmarks/registration.py [--requests 1000] [--clients 50] [--capacity 300] [--databases sqlite,postgres]
 
@@ -24,6 +25,7 @@ import asyncio
 import csv
 import email
 import email.policy
+import json
 import math
 import os
 import random
@@ -285,45 +287,89 @@ def server(env: dict[str, str], workdir: Path, workers: int = 1) -> Iterator[tup
                 proc.wait()
 
 
+class Connection:
+    """One client's keep-alive HTTP/1.1 connection, on asyncio streams.
+
+    The load comes from this process, on the same two cores as the server: a full client library (httpx
+    costs about 5 ms of CPU per request here) would take a core away from the server it measures. This
+    speaks just what the benchmark needs: a request with a JSON body, an answer with a Content-Length.
+    """
+
+    def __init__(self, base: str):
+        parts = httpx.URL(base)
+        self.host, self.port = parts.host, parts.port or 80
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Length: {len(payload)}\r\n"
+        if body is not None:
+            head += "Content-Type: application/json\r\n"
+        self.writer.write(head.encode("ascii") + b"\r\n" + payload)
+        status_line = await self.reader.readuntil(b"\r\n")
+        length, close = 0, False
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value.strip().lower() == "close":
+                close = True
+        answer = await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return int(status_line.split()[1]), answer
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 async def load(base: str, slug: str, bodies: list[dict[str, Any]], clients: int, run: Run) -> None:
     """Every client sends the next waiting body as soon as it has its answer, until none is left."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    sessions = [httpx.AsyncClient(base_url=base, limits=limits, timeout=60) for _ in range(clients)]
+    connections = [Connection(base) for _ in range(clients)]
     try:
         # warm-up: each client opens its connection and has a read answered before the clock runs
-        for response in await asyncio.gather(*(c.get(f"/api/events/{slug}") for c in sessions)):
-            response.raise_for_status()
+        for status, answer in await asyncio.gather(*(c.request("GET", f"/api/events/{slug}") for c in connections)):
+            if status != 200:
+                raise RuntimeError(f"warm-up: GET /api/events/{slug} answered {status}: {answer[:200]!r}")
         start = asyncio.Event()
 
-        async def client(session: httpx.AsyncClient) -> None:
+        async def client(connection: Connection) -> None:
             await start.wait()
             while not queue.empty():
                 body = queue.get_nowait()
                 t0 = time.perf_counter()
                 try:
-                    response = await session.post(f"/api/events/{slug}/registrations", json=body)
-                except httpx.HTTPError as exc:
+                    status, answer = await connection.request("POST", f"/api/events/{slug}/registrations", body)
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
                     run.latencies_ms.append((time.perf_counter() - t0) * 1000)
                     run.outcomes["no answer"] += 1
                     run.errors.append(f"{body['email']}: {type(exc).__name__} {exc}")
+                    await connection.close()
                     continue
                 run.latencies_ms.append((time.perf_counter() - t0) * 1000)
-                if response.status_code == 201:
-                    run.outcomes[response.json()["status"]] += 1
+                if status == 201:
+                    run.outcomes[json.loads(answer)["status"]] += 1
                 else:
-                    run.outcomes[f"HTTP {response.status_code}"] += 1
-                    run.errors.append(f"{body['email']}: {response.status_code} {response.text[:200]}")
+                    run.outcomes[f"HTTP {status}"] += 1
+                    run.errors.append(f"{body['email']}: {status} {answer[:200].decode(errors='replace')}")
 
-        tasks = [asyncio.create_task(client(s)) for s in sessions]
+        tasks = [asyncio.create_task(client(c)) for c in connections]
         t0 = time.perf_counter()
         start.set()
         await asyncio.gather(*tasks)
         run.wall = time.perf_counter() - t0
     finally:
-        await asyncio.gather(*(s.aclose() for s in sessions))
+        await asyncio.gather(*(c.close() for c in connections))
 
 
 def wait_for_mail(directory: Path, expected: int, timeout: float) -> tuple[int, float]:
@@ -362,7 +408,8 @@ def bench(database: str, url: str | None, args: argparse.Namespace, profiler: st
                 out = Path(args.profile) / f"registration-{database}.txt"
                 spy = subprocess.Popen(
                     [profiler, "record", "--pid", str(proc.pid), "--rate", "250", "--format", "raw", "--threads"]
-                    + ["--nonblocking", "--output", str(out)],
+                    # the samples that hold the GIL (CPU, not waiting), of the app and its delivery process
+                    + ["--gil", "--subprocesses", "--nonblocking", "--output", str(out)],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -465,7 +512,7 @@ def main() -> None:
     print(
         f"registration benchmark: {args.requests} registrations with personal invitation links from {args.clients} "
         f"concurrent clients (one keep-alive connection each), {args.capacity} places; `eventkit serve --workers "
-        f"{args.workers}` delivering its emails in-process; {os.cpu_count()} cores shared "
+        f"{args.workers}` delivering its emails from its own child process; {os.cpu_count()} cores shared "
         f"by server and clients, load average {load1:.2f} (1 min) {load5:.2f} (5 min) before the run"
     )
     print(

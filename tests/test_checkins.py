@@ -195,6 +195,24 @@ def test_check_ins_go_with_their_registration(rt: Runtime) -> None:
         assert session.scalar(select(func.count()).select_from(Checkin)) == 0
 
 
+def test_registering_again_after_a_cancellation_carries_no_attendance_over(rt: Runtime) -> None:
+    from eventkit.registration_form import RegistrationInput
+    from eventkit.registrations import submit
+
+    slug = add_event(rt.store, rt.settings)
+    anna = place(rt.store, slug, "Anna Beispiel")
+    assert checkins.check_in(rt, slug, anna, True, THURSDAY, now=THURSDAY_MORNING)
+    with rt.store.session() as session:  # as a cancellation leaves it
+        registration = session.get(Registration, anna)
+        assert registration is not None
+        registration.status = "cancelled"
+    again = RegistrationInput("Anna Beispiel", "anna@example.org", None, "de", {})
+    outcome = submit(rt, slug, again, now=datetime(2027, 10, 1, tzinfo=UTC))
+    assert outcome.registration_id == anna and outcome.status == "pending"
+    assert marks(rt, slug, anna) == {}
+    assert checked_in_at(rt, anna) is None
+
+
 def test_the_export_and_the_purge_figures_have_the_days(rt: Runtime) -> None:
     slug = add_event(rt.store, rt.settings)
     anna, berkan = place(rt.store, slug, "Anna Beispiel"), place(rt.store, slug, "Berkan Yıldız")

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from eventkit import notifications, outbox, runtime
 from eventkit.outbox import DeliveryResult, Outgoing
 from eventkit.runtime import Runtime
+from eventkit.settings import Settings
 from eventkit.store import Event, OutboxMessage, Store
 from eventkit.transport import Transport
 
@@ -145,3 +146,42 @@ def waiting(store: Store, *, slug: str | None = None) -> int:
         if slug is not None:
             query = query.join(Event, Event.id == OutboxMessage.event_id).where(Event.slug == slug)
         return session.scalar(query) or 0
+
+
+def deliver_once(rt: Runtime, sweep: bool = False) -> dict[str, int]:
+    """One delivery of what waits in the outbox, for the web app's inline mode (and, on a sweep, the
+    expiry of unconfirmed registration requests first)."""
+    import asyncio
+
+    from eventkit import registrations
+    from eventkit.transport import transport_for
+
+    if sweep:
+        registrations.expire_pending(rt)
+    transport = transport_for(rt.settings)
+    with rt.smtp_slots:
+        return asyncio.run(deliver_pending(rt.store, transport, rt=rt)).as_dict()
+
+
+_child: Runtime | None = None
+
+
+def child_start(settings: Settings) -> None:
+    """In the web app's delivery process (a child it spawns): its own runtime from the app's settings."""
+    global _child
+    import threading
+
+    from eventkit.render import Renderer
+
+    # the app migrated the schema before it started
+    store = Store(settings.database_url, migrate_schema=False)
+    renderer = Renderer(settings.template_dir)
+    _child = Runtime(settings, store, renderer, threading.BoundedSemaphore(settings.smtp_concurrency))
+
+
+def child_deliver(sweep: bool) -> tuple[int, dict[str, int]]:
+    """deliver_once in the delivery process (after child_start): the process id and what was delivered."""
+    import os
+
+    assert _child is not None, "child_start has not run"
+    return os.getpid(), deliver_once(_child, sweep)

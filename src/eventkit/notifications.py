@@ -10,7 +10,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from threading import Lock
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -82,7 +82,29 @@ def links(rt: Runtime, slug: str, registration: Registration | None) -> SimpleNa
     )
 
 
-def kind_for(registration: Registration, *, promoted: bool = False) -> str:
+class Addressee(Protocol):
+    """What the email of a registration needs of its event, person and registration (ORM rows, or the
+    registration service's plain rows)."""
+
+    @property
+    def id(self) -> int: ...
+
+
+class PersonLike(Addressee, Protocol):
+    @property
+    def email(self) -> str: ...
+
+
+class RegistrationLike(Addressee, Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+def kind_for(registration: RegistrationLike, *, promoted: bool = False) -> str:
     if registration.status == "pending":
         return "registration-optin"
     if registration.status == "cancelled":
@@ -95,9 +117,9 @@ def kind_for(registration: Registration, *, promoted: bool = False) -> str:
 def enqueue(
     session: Session,
     rt: Runtime,
-    event: Event,
-    person: Person,
-    registration: Registration,
+    event: Addressee,
+    person: PersonLike,
+    registration: RegistrationLike,
     *,
     now: datetime,
     recipient_name: str | None = None,
@@ -161,6 +183,7 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
         holding: dict[int, set[int]] = {}  # per event: the people whose calendars hold its series
         # the parts of an email that are the same for everyone ({% shared %}), rendered once per batch
         shared: dict[tuple[int, str, str], dict[str, Any]] = {}
+        positions: dict[int, dict[int, int]] = {}  # per event: the waiting list's places, one query per batch
         for row in rows:
             registration = registrations_by_id.get(row.registration_id) if row.registration_id else None
             person = people.get(row.person_id) if row.person_id else None
@@ -188,8 +211,23 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
                     continue
             language = (row.params or {}).get("language") or person.language or spec.language
             cache = shared.setdefault((event.id, language, row.kind), {})
-            built = _build(session, rt, event, spec, person, registration, row, now, cache, in_series)
+            if registration.status == "waitlisted" and event.id not in positions:
+                positions[event.id] = waitlist_positions(session, event.id)
+            built = _build(
+                session, rt, event, spec, person, registration, row, now, cache, in_series, positions.get(event.id)
+            )
             row.raw, row.subject, row.smtputf8 = built["raw"], built["subject"], built["smtputf8"]
+
+
+def waitlist_positions(session: Session, event_id: int) -> dict[int, int]:
+    """The place of everyone on the event's waiting list (registration id: place from 1), as
+    registrations.waitlist_position counts it: in the order (created_at, id)."""
+    waiting = session.execute(
+        select(Registration.id)
+        .where(Registration.event_id == event_id, Registration.status == "waitlisted")
+        .order_by(Registration.created_at, Registration.id)
+    ).scalars()
+    return {registration_id: place for place, registration_id in enumerate(waiting, start=1)}
 
 
 def _build(
@@ -203,6 +241,7 @@ def _build(
     now: datetime,
     shared: dict[str, Any] | None = None,
     series: SeriesRef | None = None,
+    positions: dict[int, int] | None = None,
 ) -> dict[str, Any]:
     params = row.params or {}
     kind = row.kind
@@ -235,7 +274,9 @@ def _build(
             answers_summary=answers_summary(form_fields(fmt, spec), registration.answers or {}, language)
             if kind != "registration-optin"
             else [],
-            position=waitlist_position(session, registration)
+            position=(
+                positions.get(registration.id) if positions is not None else waitlist_position(session, registration)
+            )
             if kind in ("registration-waitlisted", "reminder-waitlisted")
             else None,
             calendar_attached=kind == "registration-cancelled" and bool(params.get("had_place")),

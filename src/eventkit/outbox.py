@@ -6,12 +6,17 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, false, func, insert, select, update
+from sqlalchemy import Connection, Table, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from eventkit.store import Event, OutboxMessage, utcnow
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_INSERT = insert(_OUTBOX)
+_INSERT_ONE = _INSERT.returning(_OUTBOX.c.id)
+_INSERT_MANY = _INSERT.returning(_OUTBOX.c.id, sort_by_parameter_order=True)
 
 SENDABLE = ("pending", "retry")
 # a claim (status `sending`) older than this belongs to a delivery that died: another delivery takes it over
@@ -75,8 +80,17 @@ def enqueue(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
         return []
     now = utcnow()
     values = [{"status": "pending", "attempts": 0, "created_at": now, "updated_at": now, **row} for row in rows]
-    ids = session.scalars(insert(OutboxMessage).returning(OutboxMessage.id), values).all()
-    return list(ids)
+    # a Core INSERT on the session's connection: the ORM's bulk insert costs about 1 ms more per call, and a
+    # registration makes one on every request, under the event's lock
+    session.flush()  # what the ORM statement did by itself: rows the new ones refer to are written first
+    connection = session.connection()
+    if len(values) == 1:
+        return [connection.execute(_INSERT_ONE, values[0]).scalar_one()]
+    if any(v.keys() != values[0].keys() for v in values):  # one statement needs the same columns in every row
+        return list(
+            session.scalars(insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True), values)
+        )
+    return list(connection.execute(_INSERT_MANY, values).scalars())
 
 
 def sendable(session: Session, ids: Sequence[int], statuses: Sequence[str] = SENDABLE) -> list[Outgoing]:

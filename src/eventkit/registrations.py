@@ -10,20 +10,25 @@ event row is locked (SELECT ... FOR UPDATE), on SQLite the write lock is taken a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row as SqlRow
 from sqlalchemy.orm import Session
 
 from eventkit import consents, notifications
-from eventkit.events import find_event
+from eventkit.events import _SLUG, EventNotFound, find_event
 from eventkit.registration_form import RegistrationInput, form_fields
 from eventkit.runtime import Runtime
 from eventkit.spec import EventSpec
-from eventkit.store import Event, Invitation, Person, Registration, utcnow
+from eventkit.store import Checkin, ConsentRecord, Event, Invitation, Person, Registration, utcnow
 from eventkit.tokens import new_nonce, signed_token, token_hash, token_subject, verify_signed
 
 ACTIVE = ("registered", "waitlisted")
@@ -49,30 +54,139 @@ class Outcome:
     promoted: int | None = None  # the registration that got a freed place
 
 
+class SpecChanged(Exception):
+    """The event changed after its spec was read for checking the input: check the input again."""
+
+
 def _locked_event(session: Session, slug: str) -> Event:
     # one registration change of an event at a time: FOR UPDATE on PostgreSQL, the write lock on SQLite
     return find_event(session, slug, lock=True)
 
 
 def is_closed(event: Event, spec: EventSpec, now: datetime) -> bool:
-    if event.status == "cancelled" or now >= spec.end:
+    return _closed(event.status, spec, now)
+
+
+def _closed(status: str, spec: EventSpec, now: datetime) -> bool:
+    if status == "cancelled" or now >= spec.end:
         return True
     return spec.registration_deadline is not None and now > spec.registration_deadline
 
 
-def _person(session: Session, email: str, name: str, organisation: str | None, language: str) -> Person:
+# A new registration is a few Core statements, made once here: through the ORM (objects, flushes, statements
+# built on every call) the same work cost several milliseconds of CPU per request, under the event's lock.
+_EVENTS = cast(Table, Event.__table__)
+_PEOPLE = cast(Table, Person.__table__)
+_INVITATIONS = cast(Table, Invitation.__table__)
+_REGISTRATIONS = cast(Table, Registration.__table__)
+_CONSENTS = cast(Table, ConsentRecord.__table__)
+
+
+_PLACES = (
+    select(_REGISTRATIONS.c.status, func.count())
+    .where(_REGISTRATIONS.c.event_id == bindparam("event_id"), _REGISTRATIONS.c.status.in_(ACTIVE))
+    .group_by(_REGISTRATIONS.c.status)
+)
+
+
+class _Places:
+    """The places taken and the length of the waiting list while a batch is written (the event is locked):
+    counted once, then kept up to date by the batch, instead of two counts for every registration."""
+
+    def __init__(self, connection: Connection, event_id: int):
+        self._connection, self._event_id = connection, event_id
+        self._counts: dict[str, int] | None = None
+
+    def count(self, status: str) -> int:
+        if self._counts is None:
+            rows = self._connection.execute(_PLACES, {"event_id": self._event_id})
+            self._counts = {status: int(n) for status, n in rows}
+        return self._counts.get(status, 0)
+
+    def add(self, status: str) -> None:
+        n = self.count(status)
+        assert self._counts is not None
+        self._counts[status] = n + 1
+
+    def forget(self) -> None:
+        """Counted again when next asked (after a change made elsewhere, e.g. through the ORM)."""
+        self._counts = None
+
+
+_EVENT_HEAD = select(_EVENTS.c.id, _EVENTS.c.status, _EVENTS.c.updated_at).where(_EVENTS.c.slug == bindparam("slug"))
+# FOR UPDATE on PostgreSQL; SQLite has no row locks (a writer's session holds the database's write lock)
+_EVENT_HEAD_LOCKED = _EVENT_HEAD.with_for_update()
+_EVENT_SPEC = select(_EVENTS.c.spec, _EVENTS.c.updated_at).where(_EVENTS.c.id == bindparam("event_id"))
+# the invited person of a personal link, their registration for the event if any, and the person's consent
+# records about this event or about none (a row each)
+_INVITED = (
+    select(
+        _PEOPLE.c.id,
+        _PEOPLE.c.email,
+        _PEOPLE.c.name,
+        _PEOPLE.c.organisation,
+        _PEOPLE.c.language,
+        _REGISTRATIONS.c.id.label("registration_id"),
+        _CONSENTS.c.event_id.label("consent_event_id"),
+        _CONSENTS.c.kind.label("consent_kind"),
+        _CONSENTS.c.granted.label("consent_granted"),
+        _CONSENTS.c.version.label("consent_version"),
+    )
+    .select_from(
+        _INVITATIONS.join(_PEOPLE, _PEOPLE.c.id == _INVITATIONS.c.person_id)
+        .outerjoin(
+            _REGISTRATIONS,
+            (_REGISTRATIONS.c.event_id == _INVITATIONS.c.event_id) & (_REGISTRATIONS.c.person_id == _PEOPLE.c.id),
+        )
+        .outerjoin(
+            _CONSENTS,
+            (_CONSENTS.c.person_id == _PEOPLE.c.id)
+            & (_CONSENTS.c.event_id.is_(None) | (_CONSENTS.c.event_id == _INVITATIONS.c.event_id)),
+        )
+    )
+    .where(_INVITATIONS.c.token_hash == bindparam("digest"), _INVITATIONS.c.event_id == bindparam("event_id"))
+    .order_by(_CONSENTS.c.id)
+)
+_REGISTRATION_OF = select(_REGISTRATIONS.c.id).where(
+    _REGISTRATIONS.c.event_id == bindparam("event_id"), _REGISTRATIONS.c.person_id == bindparam("person_id")
+)
+_INSERT_REGISTRATION = insert(_REGISTRATIONS).returning(_REGISTRATIONS.c.id)
+_UPDATE_PERSON = (
+    sql_update(_PEOPLE)
+    .where(_PEOPLE.c.id == bindparam("person_id"))
+    .values(name=bindparam("new_name"), organisation=bindparam("new_organisation"), language=bindparam("new_language"))
+)
+# RETURNING makes the rows one INSERT ... VALUES (...), (...) statement (insertmanyvalues), not a pipeline
+_INSERT_CONSENTS = insert(_CONSENTS).returning(_CONSENTS.c.id)
+
+
+def _upsert_person(dialect: str) -> Any:
+    # one statement whether new or known: the no-op update makes RETURNING give the existing row's id
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_PEOPLE)
+    statement = statement.on_conflict_do_update(index_elements=["email"], set_={"email": statement.excluded.email})
+    return statement.returning(_PEOPLE.c.id)
+
+
+_UPSERT_PERSON = {"postgresql": _upsert_person("postgresql"), "sqlite": _upsert_person("sqlite")}
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A row as the outbox's email needs it (notifications.enqueue)."""
+
+    id: int
+    email: str = ""
+    status: str = ""
+    revision: int = 0
+    expires_at: datetime | None = None
+
+
+def _person_id(connection: Connection, email: str, name: str, organisation: str | None, language: str) -> int:
     """The person with this address, made if new (a person may register for two events at once)."""
     now = utcnow()
     values = {"email": email, "name": name, "organisation": organisation, "language": language,
               "created_at": now, "updated_at": now}  # fmt: skip
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    # one statement whether new or known: the no-op update makes RETURNING give the existing row's id
-    statement = insert(Person).values(**values)
-    statement = statement.on_conflict_do_update(index_elements=["email"], set_={"email": statement.excluded.email})
-    person_id = session.scalar(statement.returning(Person.id))
-    person = session.get(Person, person_id)
-    assert person is not None
-    return person
+    return int(connection.execute(_UPSERT_PERSON[connection.dialect.name], values).scalar_one())
 
 
 def _taken(session: Session, event_id: int) -> int:
@@ -160,70 +274,352 @@ def submit(
     *,
     invitation_token: str | None = None,
     now: datetime | None = None,
+    checked_with: tuple[int, Any] | None = None,
 ) -> Outcome:
     """Register a person (already validated): with a valid invitation link at once, else after opt-in.
 
     A person with a place or on the waiting list gets that back unchanged; a repeated public request
-    renews the confirmation email.
+    renews the confirmation email. `checked_with`: the version of the event (known_spec) whose fields the
+    input was checked against; SpecChanged when the event has changed since (nothing is written then).
+
+    Registrations that arrive together are written together (_Desk): one transaction, one lock of the
+    event and one commit for a batch, each registration decided in the order it arrived.
     """
-    now = now or datetime.now(UTC)
-    with rt.store.session(write_lock=True) as session:
-        event = _locked_event(session, slug)
-        spec = spec_of(event)
-        if is_closed(event, spec, now):
-            raise RegistrationClosed(slug)
-        language = data.language or spec.language
-        invited = invitation_person(session, rt, event.id, invitation_token)
-        trusted = invited is not None and invited.email == data.email
-        # an invited person exists already; anyone else is made on first sight
-        person = (
-            invited
-            if trusted and invited is not None
-            else _person(session, data.email, data.name, data.organisation, language)
+    item = _Item(slug, data, invitation_token, now or datetime.now(UTC), checked_with)
+    return _desk(rt).run(rt, item)
+
+
+@dataclass(eq=False)
+class _Item:
+    """One registration waiting at the desk, and what became of it."""
+
+    slug: str
+    data: RegistrationInput
+    invitation_token: str | None
+    now: datetime
+    checked_with: tuple[int, Any] | None
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+    done: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def result(self) -> Outcome:
+        if self.error is not None:
+            raise self.error
+        assert self.outcome is not None
+        return self.outcome
+
+
+class _Desk:
+    """Group commit for registrations, per store and process (leader and followers, no thread of its own).
+
+    The first request to arrive when no batch is being written writes one: every waiting registration for
+    the same event (up to BATCH), in arrival order, in one transaction under the event's lock. Requests that
+    arrive meanwhile wait; when the batch is committed they have their outcome, and the first of those still
+    waiting leads the next batch. Under load this turns fifty lock waits, transactions and commits into one,
+    and answers in the order of arrival; alone, a registration is a batch of one.
+    """
+
+    BATCH = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[_Item] = deque()
+        self._busy = False
+
+    def run(self, rt: Runtime, item: _Item) -> Outcome:
+        with self._lock:
+            self._queue.append(item)
+            leading = not self._busy
+            self._busy = True
+        if not leading:
+            item.wake.wait()  # until done, or handed the lead (then it is first in the queue)
+        if not item.done:
+            self._lead(rt)
+        return item.result()
+
+    def _lead(self, rt: Runtime) -> None:
+        with self._lock:
+            slug = self._queue[0].slug
+            batch = [i for i in self._queue if i.slug == slug][: self.BATCH]
+            for i in batch:
+                self._queue.remove(i)
+        try:
+            _write_batch(rt, slug, batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    self._queue[0].wake.set()  # not done: it leads the next batch
+                else:
+                    self._busy = False
+            for i in batch:
+                i.done = True
+                i.wake.set()
+
+
+_desks: dict[int, _Desk] = {}
+_desks_lock = threading.Lock()
+
+
+def _desk(rt: Runtime) -> _Desk:
+    key = id(rt.store)
+    desk = _desks.get(key)
+    if desk is None:
+        with _desks_lock:
+            desk = _desks.setdefault(key, _Desk())
+    return desk
+
+
+def _write_batch(rt: Runtime, slug: str, batch: list[_Item]) -> None:
+    """Every registration of the batch in one transaction; when that fails, each in its own, so that one
+    registration's error is its own."""
+    try:
+        with rt.store.session(write_lock=True) as session:
+            connection = session.connection()
+            head = _event_head(connection, slug, lock=True)
+            spec, version = _spec(connection, head)
+            places = _Places(connection, head.id)
+            for item in batch:
+                item.outcome = item.error = None
+                try:
+                    item.outcome = _submit_one(session, rt, head, spec, version, places, item)
+                except (RegistrationClosed, SpecChanged) as exc:  # nothing written for this one
+                    item.error = exc
+    except Exception as exc:  # noqa: BLE001 - rolled back as a whole: handed on, or each tried alone
+        if len(batch) == 1:
+            batch[0].outcome, batch[0].error = None, exc
+            return
+        for item in batch:
+            _write_batch(rt, slug, [item])
+
+
+def _submit_one(
+    session: Session,
+    rt: Runtime,
+    head: SqlRow[Any],
+    spec: EventSpec,
+    version: tuple[int, Any],
+    places: _Places,
+    item: _Item,
+) -> Outcome:
+    """One registration of a batch (the event is locked)."""
+    data, now = item.data, item.now
+    if item.checked_with is not None and item.checked_with != version:
+        raise SpecChanged(item.slug)
+    if _closed(head.status, spec, now):
+        raise RegistrationClosed(item.slug)
+    connection = session.connection()
+    language = data.language or spec.language
+    invited = _invited(connection, rt, head.id, item.invitation_token)
+    trusted = bool(invited) and invited[0].email == data.email
+    if trusted:
+        # an invited person exists already
+        person_id, registration_id = invited[0].id, invited[0].registration_id
+    else:
+        # anyone else is made on first sight
+        person_id = _person_id(connection, data.email, data.name, data.organisation, language)
+        registration_id = connection.execute(_REGISTRATION_OF, {"event_id": head.id, "person_id": person_id}).scalar()
+    if registration_id is None and trusted:
+        return _register_invited(session, rt, head.id, spec, places, invited, data, language, now)
+    if registration_id is None:
+        return _request(session, rt, head.id, spec, person_id, data, language, now)
+    # the person has (or had) a registration for this event: the rare case, through the ORM
+    event, person = session.get(Event, head.id), session.get(Person, person_id)
+    registration = session.get(Registration, registration_id)
+    assert event is not None and person is not None and registration is not None
+    places.forget()  # the ORM may change the counts
+    return _again(session, rt, event, spec, person, registration, trusted, data, language, now)
+
+
+def _invited(connection: Connection, rt: Runtime, event_id: int, token: str | None) -> Sequence[SqlRow[Any]]:
+    """The rows of _INVITED for a personal invitation link; none for a wrong or missing token."""
+    if not token or len(token) > 100 or not token.isascii():
+        return []
+    digest = token_hash(rt.settings.secret_key, "register", token)
+    return connection.execute(_INVITED, {"digest": digest, "event_id": event_id}).all()
+
+
+def _register_invited(
+    session: Session,
+    rt: Runtime,
+    event_id: int,
+    spec: EventSpec,
+    places: _Places,
+    invited: Sequence[SqlRow[Any]],
+    data: RegistrationInput,
+    language: str,
+    now: datetime,
+) -> Outcome:
+    """A place, or a place on the waiting list, at once (the event is locked, the person has no registration)."""
+    connection = session.connection()
+    person = invited[0]
+    if (person.name, person.organisation, person.language) != (data.name, data.organisation, language):
+        connection.execute(
+            _UPDATE_PERSON,
+            {"person_id": person.id, "new_name": data.name, "new_organisation": data.organisation,
+             "new_language": language},
+        )  # fmt: skip
+    status = "registered" if spec.capacity is None or places.count("registered") < spec.capacity else "waitlisted"
+    places.add(status)
+    nonce = new_nonce()
+    registration_id = connection.execute(
+        _INSERT_REGISTRATION,
+        {
+            "event_id": event_id,
+            "person_id": person.id,
+            "status": status,
+            "answers": data.answers,
+            "source": "invited",
+            "token_nonce": nonce,
+            "pending": None,
+            "expires_at": None,
+            "revision": 1,
+            # the waiting list is ordered by the time a place was asked for
+            "created_at": now,
+            "confirmed_at": now,
+            "cancelled_at": None,
+            "checked_in_at": None,
+            "updated_at": utcnow(),
+        },
+    ).scalar_one()
+    records = _consent_records(invited, event_id, spec, person.id, data.answers, "registration", now)
+    if records:
+        connection.execute(_INSERT_CONSENTS, records)
+    registration = _Ref(registration_id, status=status, revision=1)
+    notifications.enqueue(session, rt, _Ref(event_id), _Ref(person.id, person.email), registration, now=now)
+    return Outcome(
+        registration_id,
+        person.id,
+        status,
+        True,
+        # just put on the list, with the newest time of all: its place is the length of the list
+        places.count("waitlisted") if status == "waitlisted" else None,
+        signed_token(rt.settings.secret_key, "manage", registration_id, nonce),
+    )
+
+
+def _consent_records(
+    held: Sequence[SqlRow[Any]],
+    event_id: int,
+    spec: EventSpec,
+    person_id: int,
+    answers: Mapping[str, Any],
+    source: str,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The records consents.record_registration writes (notice=True) for a registration form, given the
+    person's records about this event or none in the order written (_INVITED's consent columns): a record
+    for each choice that differs from the one that holds."""
+    newest = {r.consent_kind: r for r in held if r.consent_kind is not None}
+    wanted: list[tuple[str, bool, str | None]] = [(consents.PRIVACY_NOTICE, True, consents.notice_version(spec))]
+    wanted += [(kind, answers.get(f) is True, None) for f, kind in consents.ANSWER_KINDS.items() if f in answers]
+    records = []
+    for kind, granted, version in wanted:
+        h = newest.get(kind)
+        if h is not None and h.consent_event_id == event_id and h.consent_granted == granted:
+            if h.consent_version == version:
+                continue
+        records.append(
+            {"person_id": person_id, "event_id": event_id, "kind": kind, "granted": granted, "version": version,
+             "source": source, "recorded_at": now}
+        )  # fmt: skip
+    return records
+
+
+def _request(
+    session: Session,
+    rt: Runtime,
+    event_id: int,
+    spec: EventSpec,
+    person_id: int,
+    data: RegistrationInput,
+    language: str,
+    now: datetime,
+) -> Outcome:
+    """A public request: it counts once the address owner confirms it (double opt-in); nothing about an
+    existing person changes before."""
+    expires_at = min(now + OPTIN_VALID, spec.registration_deadline or spec.end, spec.end)
+    registration_id = (
+        session.connection()
+        .execute(
+            _INSERT_REGISTRATION,
+            {
+                "event_id": event_id,
+                "person_id": person_id,
+                "status": "pending",
+                "answers": data.answers,
+                "source": "public",
+                "token_nonce": new_nonce(),
+                "pending": {"name": data.name, "organisation": data.organisation, "language": language},
+                "expires_at": expires_at,
+                "revision": 1,
+                "created_at": now,
+                "confirmed_at": None,
+                "cancelled_at": None,
+                "checked_in_at": None,
+                "updated_at": utcnow(),
+            },
         )
-        registration = session.scalar(
-            select(Registration).where(Registration.event_id == event.id, Registration.person_id == person.id)
-        )
-        if registration is not None and registration.status in ACTIVE:
-            if trusted:
-                return _outcome(session, rt, registration, created=False)
-            # whoever typed this address may not be its owner: the owner gets their personal link again
-            # by email, and the page says no more than "look in your mailbox"
-            registration.revision += 1
-            session.flush()
-            notifications.enqueue(session, rt, event, person, registration, now=now)
-            return Outcome(registration.id, person.id, "pending", False)
-        if registration is None:
-            registration = Registration(
-                event_id=event.id, person_id=person.id, status="pending", token_nonce=new_nonce(), revision=0
-            )
-            session.add(registration)
-        registration.answers = data.answers
-        registration.cancelled_at = None
-        registration.checked_in_at = None
-        details = {"name": data.name, "organisation": data.organisation, "language": language}
+        .scalar_one()
+    )
+    registration = _Ref(registration_id, status="pending", revision=1, expires_at=expires_at)
+    notifications.enqueue(
+        session, rt, _Ref(event_id), _Ref(person_id, data.email), registration, now=now,
+        recipient_name=data.name, language=language,
+    )  # fmt: skip
+    return Outcome(registration_id, person_id, "pending", True)
+
+
+def _again(
+    session: Session,
+    rt: Runtime,
+    event: Event,
+    spec: EventSpec,
+    person: Person,
+    registration: Registration,
+    trusted: bool,
+    data: RegistrationInput,
+    language: str,
+    now: datetime,
+) -> Outcome:
+    """A person who has (or had) a registration for the event registers again."""
+    if registration.status in ACTIVE:
         if trusted:
-            registration.source = "invited"
-            person.name, person.organisation, person.language = data.name, data.organisation, language
-            registration.pending = None
-            _allocate(session, event, spec, registration, now)
-            session.flush()
-            consents.record_registration(session, event, spec, person, data.answers, "registration", now=now)
-            notifications.enqueue(session, rt, event, person, registration, now=now)
-        else:
-            # nothing about an existing person changes before the address owner confirms
-            registration.source = "public"
-            registration.status = "pending"
-            registration.pending = details
-            registration.created_at = now
-            registration.expires_at = min(now + OPTIN_VALID, spec.registration_deadline or spec.end, spec.end)
-            registration.revision += 1
-            session.flush()
-            notifications.enqueue(
-                session, rt, event, person, registration, now=now,
-                recipient_name=data.name, language=language,
-            )  # fmt: skip
-        return _outcome(session, rt, registration, created=True)
+            return _outcome(session, rt, registration, created=False)
+        # whoever typed this address may not be its owner: the owner gets their personal link again
+        # by email, and the page says no more than "look in your mailbox"
+        registration.revision += 1
+        session.flush()
+        notifications.enqueue(session, rt, event, person, registration, now=now)
+        return Outcome(registration.id, person.id, "pending", False)
+    registration.answers = data.answers
+    registration.cancelled_at = None
+    # a new registration after a cancellation or expiry: no attendance from before carries over
+    registration.checked_in_at = None
+    session.execute(delete(Checkin).where(Checkin.registration_id == registration.id))
+    details = {"name": data.name, "organisation": data.organisation, "language": language}
+    if trusted:
+        registration.source = "invited"
+        person.name, person.organisation, person.language = data.name, data.organisation, language
+        registration.pending = None
+        _allocate(session, event, spec, registration, now)
+        session.flush()
+        consents.record_registration(session, event, spec, person, data.answers, "registration", now=now)
+        notifications.enqueue(session, rt, event, person, registration, now=now)
+    else:
+        # nothing about an existing person changes before the address owner confirms
+        registration.source = "public"
+        registration.status = "pending"
+        registration.pending = details
+        registration.created_at = now
+        registration.expires_at = min(now + OPTIN_VALID, spec.registration_deadline or spec.end, spec.end)
+        registration.revision += 1
+        session.flush()
+        notifications.enqueue(
+            session, rt, event, person, registration, now=now,
+            recipient_name=data.name, language=language,
+        )  # fmt: skip
+    return _outcome(session, rt, registration, created=True)
 
 
 def _by_token(session: Session, rt: Runtime, slug: str, purpose: str, token: str) -> tuple[Event, Registration]:
@@ -371,17 +767,6 @@ def expire_pending(rt: Runtime, *, now: datetime | None = None) -> int:
         return len(rows)
 
 
-def check_in(rt: Runtime, slug: str, registration_id: int, present: bool, *, now: datetime | None = None) -> bool:
-    """Mark (or unmark) attendance on the day; only people with a place can be checked in."""
-    with rt.store.session() as session:
-        event = find_event(session, slug)
-        registration = session.get(Registration, registration_id)
-        if registration is None or registration.event_id != event.id or registration.status != "registered":
-            return False
-        registration.checked_in_at = (now or datetime.now(UTC)) if present else None
-        return True
-
-
 @dataclass(frozen=True)
 class Row:
     id: int
@@ -469,17 +854,65 @@ def spec_of(event: Event) -> EventSpec:
     """The event's spec, parsed once per version of the event row (it is read on every registration)."""
     key = (event.id, event.updated_at)
     spec = _specs.get(key)
+    return spec if spec is not None else _remember(key, event.spec)
+
+
+def _remember(key: tuple[int, Any], data: dict[str, Any]) -> EventSpec:
+    spec = _specs.get(key)
     if spec is None:
         if len(_specs) > 256:
             _specs.clear()
-        spec = _specs[key] = EventSpec.from_data(event.spec)
+        spec = _specs[key] = EventSpec.from_data(data)
     return spec
+
+
+def _event_head(connection: Connection, slug: str, *, lock: bool = False) -> SqlRow[Any]:
+    """The event's id, status and version (updated_at), row-locked with lock=True on PostgreSQL; its spec,
+    a large JSON document, is read only when this process has not parsed that version yet (_spec)."""
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
+        raise EventNotFound(str(slug)[:100])
+    head = connection.execute(_EVENT_HEAD_LOCKED if lock else _EVENT_HEAD, {"slug": slug}).first()
+    if head is None:
+        raise EventNotFound(slug)
+    return head
+
+
+def _spec(connection: Connection, head: SqlRow[Any]) -> tuple[EventSpec, tuple[int, Any]]:
+    """The spec of the event of `head`, and its version (the key of spec_of's cache)."""
+    key = (head.id, head.updated_at)
+    spec = _specs.get(key)
+    if spec is None:
+        row = connection.execute(_EVENT_SPEC, {"event_id": head.id}).one()
+        key = (head.id, row.updated_at)
+        spec = _remember(key, row.spec)
+    return spec, key
 
 
 def event_spec(rt: Runtime, slug: str) -> EventSpec:
     """The spec of the event with this slug (EventNotFound if there is none)."""
     with rt.store.session() as session:
-        return spec_of(find_event(session, slug))
+        connection = session.connection()
+        return _spec(connection, _event_head(connection, slug))[0]
+
+
+_known: dict[tuple[int, str], tuple[tuple[int, Any], EventSpec]] = {}
+
+
+def known_spec(rt: Runtime, slug: str, *, fresh: bool = False) -> tuple[tuple[int, Any], EventSpec]:
+    """The version and spec of the event with this slug as this process last saw them (EventNotFound if there
+    is none): without a query once seen, or read again with fresh=True. For checking a registration's input
+    before submit(checked_with=version), which raises SpecChanged when the event has changed since."""
+    cache_key = (id(rt.store), slug)
+    known = None if fresh else _known.get(cache_key)
+    if known is None:
+        with rt.store.session() as session:
+            connection = session.connection()
+            spec, version = _spec(connection, _event_head(connection, slug))
+        known = (version, spec)
+        if len(_known) > 1024:
+            _known.clear()
+        _known[cache_key] = known
+    return known
 
 
 def event_fields(rt: Runtime, spec: EventSpec) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import time
 from email import policy
 from pathlib import Path
@@ -64,6 +65,20 @@ def test_public_registration_is_pending_and_sends_an_opt_in_email(api: Api) -> N
     delivered = wait_for_eml(api.rt.settings.mail_dir, "ada@example.org")
     text = delivered.get_body(("plain",))
     assert text is not None and f"/e/{api.slug}/confirm?t=" in text.get_content()
+
+
+def test_the_app_sends_its_emails_from_a_process_of_its_own(api: Api) -> None:
+    """Rendering and sending run in a child process of the app (the same code as the delivery flow), so
+    that they never take the app's interpreter from the pages; the email arrives all the same."""
+    token = api.invite("child@example.org")
+    response = api.register(body("child@example.org", invitation_token=token))
+    assert response.status_code == 201 and response.json()["status"] == "registered"
+    delivered = wait_for_eml(api.rt.settings.mail_dir, "child@example.org", timeout=30)
+    assert delivered["Subject"]
+    pump = api.client.app.state.web.pump  # type: ignore[attr-defined]
+    assert pump.in_child
+    assert pump.delivered_by not in (None, os.getpid())
+    assert pump.delivered.sent >= 1
 
 
 def test_invitation_token_registers_at_once_and_a_repeat_changes_nothing(api: Api) -> None:

@@ -115,7 +115,8 @@ async def register(request: Request, slug: str) -> Any:
 
 def _register(web: Web, request: Request, slug: str, data: dict[str, Any], language: str) -> JSONResponse:
     _ = gettext_for(language).gettext
-    spec = registrations.event_spec(web.rt, slug)  # 404 before anything is counted
+    # the event as this process knows it (no query once seen); submit checks that it is still that version
+    version, spec = registrations.known_spec(web.rt, slug)  # 404 before anything is counted
     retry_after = web.limiter.hit(client_address(request))
     if retry_after is not None:
         return _errors(
@@ -123,23 +124,33 @@ def _register(web: Web, request: Request, slug: str, data: dict[str, Any], langu
             _("Too many requests. Please wait %(seconds)s seconds and try again.") % {"seconds": retry_after},
             {"Retry-After": str(retry_after)},
         )
-    fields = registrations.event_fields(web.rt, spec)
-    try:
-        parsed = parse_registration(fields, data, source="json")
-    except ValidationFailed as exc:
-        return _errors(
-            422,
-            [(p.field or "body", _(p.message) % dict(p.params) if p.params else _(p.message)) for p in exc.problems],
-        )
     token = data.get("invitation_token")
     if token is not None and (not isinstance(token, str) or not token.isascii() or len(token) > 200):
         return _errors(422, [("invitation_token", _("must be a text"))])
-    if parsed.language is None:
-        parsed = type(parsed)(parsed.name, parsed.email, parsed.organisation, language, parsed.answers)
-    try:
+    for _attempt in range(3):
+        fields = registrations.event_fields(web.rt, spec)
+        try:
+            parsed = parse_registration(fields, data, source="json")
+        except ValidationFailed as exc:
+            return _errors(
+                422,
+                [
+                    (p.field or "body", _(p.message) % dict(p.params) if p.params else _(p.message))
+                    for p in exc.problems
+                ],
+            )
+        if parsed.language is None:
+            parsed = type(parsed)(parsed.name, parsed.email, parsed.organisation, language, parsed.answers)
+        try:
+            outcome = registrations.submit(web.rt, slug, parsed, invitation_token=token, checked_with=version)
+            break
+        except RegistrationClosed:
+            return _errors(409, _("Registration for this event is closed."))
+        except registrations.SpecChanged:
+            # the organiser changed the event meanwhile: check the input against the new version
+            version, spec = registrations.known_spec(web.rt, slug, fresh=True)
+    else:
         outcome = registrations.submit(web.rt, slug, parsed, invitation_token=token)
-    except RegistrationClosed:
-        return _errors(409, _("Registration for this event is closed."))
     web.pump.notify(slug)
     messages = {
         "registered": _("You are registered. A confirmation is on its way by email."),

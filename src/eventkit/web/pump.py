@@ -1,7 +1,11 @@
 """Getting the web app's emails delivered: in this process (embedded default) or by a Prefect flow run.
 
 inline: a background task of the app delivers as soon as a registration has put an email into the outbox,
-        and sweeps every SWEEP_SECONDS (what a failed attempt left, expired opt-ins).
+        and sweeps every SWEEP_SECONDS (what a failed attempt left, expired opt-ins). The delivery itself
+        (rendering, MIME, SMTP) runs in one child process of the app, with the same code as the delivery
+        flow: the app's own interpreter stays free for pages and registrations, and the emails use the
+        machine's other core. With an in-memory SQLite database, which a child cannot see, it runs in a
+        thread of the app.
 prefect: the app emits the Prefect event `eventkit.outbox.pending` (at most one per event every
         EMIT_SECONDS); the `deliver-outbox` deployment's trigger in prefect.yaml runs the delivery flow, and
         its schedule is the sweep. Nothing is lost when no worker runs: the emails wait in the outbox.
@@ -11,12 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import time
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from typing import Any
 
-from eventkit import delivery, registrations
+from sqlalchemy.engine import make_url
+
+from eventkit import delivery
 from eventkit.runtime import Runtime
-from eventkit.transport import transport_for
+from eventkit.store import normalise_url
 
 log = logging.getLogger("eventkit.web")
 
@@ -35,7 +44,17 @@ class Pump:
         self._task: asyncio.Task[None] | None = None
         self._slugs: set[str] = set()
         self._last_emit: dict[str, float] = {}
+        self._pool: ProcessPoolExecutor | None = None
         self.delivered = delivery.Delivered()
+        self.delivered_by: int | None = None  # the process id of the last delivery
+
+    @property
+    def in_child(self) -> bool:
+        """Whether inline delivery runs in a child process (not for an in-memory database: a child has its own)."""
+        url = make_url(normalise_url(self.rt.settings.database_url))
+        if self.mode != "inline":
+            return False
+        return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -50,6 +69,10 @@ class Pump:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if self._pool is not None:
+            # a delivery under way finishes (its emails are claimed); nothing new starts
+            await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+            self._pool = None
 
     def notify(self, slug: str | None) -> None:
         """Called (from any thread) after a transaction that put emails into the outbox has committed."""
@@ -74,6 +97,8 @@ class Pump:
             try:
                 if self.mode == "prefect":
                     await self._emit()
+                elif self.in_child:
+                    await self._deliver_in_child(swept)
                 else:
                     await asyncio.to_thread(self._deliver, swept)
             except asyncio.CancelledError:
@@ -83,12 +108,27 @@ class Pump:
 
     def _deliver(self, sweep: bool) -> None:
         self._slugs.clear()
-        if sweep:
-            registrations.expire_pending(self.rt)
-        transport = transport_for(self.rt.settings)
-        with self.rt.smtp_slots:
-            done = asyncio.run(delivery.deliver_pending(self.rt.store, transport, rt=self.rt))
-        for key, value in done.as_dict().items():
+        self.delivered_by = os.getpid()
+        self._count(delivery.deliver_once(self.rt, sweep))
+
+    async def _deliver_in_child(self, sweep: bool) -> None:
+        self._slugs.clear()
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # not fork: the app has threads and connections
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=context, initializer=delivery.child_start, initargs=(self.rt.settings,)
+            )
+        try:
+            self.delivered_by, done = await asyncio.wrap_future(self._pool.submit(delivery.child_deliver, sweep))
+        except BrokenExecutor:
+            # the child died (killed, out of memory): the next wake-up starts a new one; claimed emails are
+            # taken over when their claim's lease ends
+            self._pool = None
+            raise
+        self._count(done)
+
+    def _count(self, done: dict[str, int]) -> None:
+        for key, value in done.items():
             setattr(self.delivered, key, getattr(self.delivered, key) + value)
 
     async def _emit(self) -> None:
