@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: demo test lint typecheck bench-invitations bench-registration bench-recap bench-planner bench-two-workers services browser print server worker clean
+.PHONY: demo test test-slow lint typecheck bench-invitations bench-registration bench-recap bench-planner bench-two-workers services browser print server worker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,13 @@ demo: $(STAMP) print
 	PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=$${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-90} \
 		$(BIN)/eventkit demo --out demo-output
 
+## the suite without the tests marked slow (real Prefect servers, two workers, the whole demo, 500-way races):
+## about 12 minutes here; `make test-slow` runs those (about 8 minutes), and CI (.ci/run) runs both
 test: $(STAMP) services browser print
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(STAMP) services browser print
+	$(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests benchmarks

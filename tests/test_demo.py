@@ -22,6 +22,7 @@ from tests.test_series import Client
 pytestmark = pytest.mark.prefect
 
 
+@pytest.mark.slow
 def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Path) -> None:
     out = tmp_path / "demo-output"
     result = CliRunner().invoke(main, ["--lang", "en", "demo", "--out", str(out)], catch_exceptions=False)
