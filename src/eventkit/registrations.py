@@ -255,11 +255,19 @@ def _outcome(
     )
 
 
-def invitation_person(session: Session, rt: Runtime, event_id: int, token: str | None) -> Person | None:
-    """The invited person a personal invitation link belongs to, or None for a wrong or missing token."""
+def _invitation_digest(rt: Runtime, token: str | None) -> str | None:
+    """How a personal invitation link's token is stored (a keyed hash); None for no token or one of the wrong
+    shape, which can belong to no invitation."""
     if not token or len(token) > 100 or not token.isascii():
         return None
-    digest = token_hash(rt.settings.secret_key, "register", token)
+    return token_hash(rt.settings.secret_key, "register", token)
+
+
+def invitation_person(session: Session, rt: Runtime, event_id: int, token: str | None) -> Person | None:
+    """The invited person a personal invitation link belongs to, or None for a wrong or missing token."""
+    digest = _invitation_digest(rt, token)
+    if digest is None:
+        return None
     return session.scalar(
         select(Person)
         .join(Invitation, Invitation.person_id == Person.id)
@@ -433,9 +441,9 @@ def _submit_one(
 
 def _invited(connection: Connection, rt: Runtime, event_id: int, token: str | None) -> Sequence[SqlRow[Any]]:
     """The rows of _INVITED for a personal invitation link; none for a wrong or missing token."""
-    if not token or len(token) > 100 or not token.isascii():
+    digest = _invitation_digest(rt, token)
+    if digest is None:
         return []
-    digest = token_hash(rt.settings.secret_key, "register", token)
     return connection.execute(_INVITED, {"digest": digest, "event_id": event_id}).all()
 
 
