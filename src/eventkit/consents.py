@@ -76,9 +76,8 @@ def record(
     """Add a record when the choice differs from the one that holds (or none does); True when written."""
     if kind not in KINDS:
         raise ValueError(f"unknown consent kind {kind!r}")
-    scope = None if kind == FUTURE_INVITATIONS else event_id
-    held = current(session, person_id, scope).get(kind)
-    if held is not None and held.event_id == scope and held.granted == granted and held.version == version:
+    scope = scope_of(kind, event_id)
+    if holds(current(session, person_id, scope).get(kind), scope, granted, version):
         return False
     session.add(
         ConsentRecord(
@@ -109,14 +108,30 @@ def record_registration(
     """The consents a registration form carries: the privacy notice (when the form asked for it) and the
     answers that are consents. Returns how many records were written."""
     written = 0
-    if notice:
-        written += record(
-            session, person.id, event.id, PRIVACY_NOTICE, True, source, version=notice_version(spec), now=now
-        )
-    for field, kind in ANSWER_KINDS.items():
-        if field in answers:
-            written += record(session, person.id, event.id, kind, answers.get(field) is True, source, now=now)
+    for kind, granted, version in registration_choices(spec, answers, notice=notice):
+        written += record(session, person.id, event.id, kind, granted, source, version=version, now=now)
     return written
+
+
+def registration_choices(
+    spec: EventSpec, answers: Mapping[str, Any], *, notice: bool = True
+) -> list[tuple[str, bool, str | None]]:
+    """The choices (kind, granted, version) a registration form carries: the privacy notice (when the form
+    asked for it) and the answers that are consents."""
+    choices: list[tuple[str, bool, str | None]] = [(PRIVACY_NOTICE, True, notice_version(spec))] if notice else []
+    choices += [(kind, answers.get(field) is True, None) for field, kind in ANSWER_KINDS.items() if field in answers]
+    return choices
+
+
+def scope_of(kind: str, event_id: int | None) -> int | None:
+    """The event a record of this kind is about: none for future invitations, which are about all of them."""
+    return None if kind == FUTURE_INVITATIONS else event_id
+
+
+def holds(held: Any, scope: int | None, granted: bool, version: str | None) -> bool:
+    """Whether `held` (the newest record of the kind, or None) already says this choice, so that a new
+    record would repeat it."""
+    return held is not None and held.event_id == scope and held.granted == granted and held.version == version
 
 
 @dataclass(frozen=True)

@@ -169,14 +169,7 @@ _child: Runtime | None = None
 def child_start(settings: Settings) -> None:
     """In the web app's delivery process (a child it spawns): its own runtime from the app's settings."""
     global _child
-    import threading
-
-    from eventkit.render import Renderer
-
-    # the app migrated the schema before it started
-    store = Store(settings.database_url, migrate_schema=False)
-    renderer = Renderer(settings.template_dir)
-    _child = Runtime(settings, store, renderer, threading.BoundedSemaphore(settings.smtp_concurrency))
+    _child = Runtime.from_settings(settings, migrate_schema=False)  # the app migrated the schema before it started
 
 
 def child_deliver(sweep: bool) -> tuple[int, dict[str, int]]:

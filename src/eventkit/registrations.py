@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select
@@ -518,19 +519,21 @@ def _consent_records(
     """The records consents.record_registration writes (notice=True) for a registration form, given the
     person's records about this event or none in the order written (_INVITED's consent columns): a record
     for each choice that differs from the one that holds."""
-    newest = {r.consent_kind: r for r in held if r.consent_kind is not None}
-    wanted: list[tuple[str, bool, str | None]] = [(consents.PRIVACY_NOTICE, True, consents.notice_version(spec))]
-    wanted += [(kind, answers.get(f) is True, None) for f, kind in consents.ANSWER_KINDS.items() if f in answers]
+    newest = {
+        r.consent_kind: SimpleNamespace(
+            event_id=r.consent_event_id, granted=r.consent_granted, version=r.consent_version
+        )
+        for r in held
+        if r.consent_kind is not None
+    }
     records = []
-    for kind, granted, version in wanted:
-        h = newest.get(kind)
-        if h is not None and h.consent_event_id == event_id and h.consent_granted == granted:
-            if h.consent_version == version:
-                continue
-        records.append(
-            {"person_id": person_id, "event_id": event_id, "kind": kind, "granted": granted, "version": version,
-             "source": source, "recorded_at": now}
-        )  # fmt: skip
+    for kind, granted, version in consents.registration_choices(spec, answers):
+        scope = consents.scope_of(kind, event_id)
+        if not consents.holds(newest.get(kind), scope, granted, version):
+            records.append(
+                {"person_id": person_id, "event_id": scope, "kind": kind, "granted": granted, "version": version,
+                 "source": source, "recorded_at": now}
+            )  # fmt: skip
     return records
 
 

@@ -19,10 +19,10 @@ class Runtime:
     smtp_slots: threading.BoundedSemaphore
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
+    def from_settings(cls, settings: Settings, *, migrate_schema: bool = True) -> Runtime:
         return cls(
             settings,
-            Store(settings.database_url),
+            Store(settings.database_url, migrate_schema=migrate_schema),
             Renderer(settings.template_dir),
             threading.BoundedSemaphore(settings.smtp_concurrency),
         )

@@ -47,14 +47,11 @@ class Pump:
         self._pool: ProcessPoolExecutor | None = None
         self.delivered = delivery.Delivered()
         self.delivered_by: int | None = None  # the process id of the last delivery
-
-    @property
-    def in_child(self) -> bool:
-        """Whether inline delivery runs in a child process (not for an in-memory database: a child has its own)."""
-        url = make_url(normalise_url(self.rt.settings.database_url))
-        if self.mode != "inline":
-            return False
-        return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+        # inline delivery runs in a child process, except for an in-memory database (a child would have its own)
+        url = make_url(normalise_url(rt.settings.database_url))
+        self.in_child = mode == "inline" and (
+            url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+        )
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
