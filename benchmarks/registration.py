@@ -68,6 +68,7 @@ class Run:
     requests: int = 0
     wall: float = math.nan
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at_s: list[float] = field(default_factory=list)  # when each request went out, from the start of the load
     outcomes: Counter[str] = field(default_factory=Counter)  # the status of each 201, or the HTTP status
     errors: list[str] = field(default_factory=list)
     final: Counter[str] = field(default_factory=Counter)  # statuses in the organisers' list afterwards
@@ -342,6 +343,7 @@ async def load(base: str, slug: str, bodies: list[dict[str, Any]], clients: int,
             if status != 200:
                 raise RuntimeError(f"warm-up: GET /api/events/{slug} answered {status}: {answer[:200]!r}")
         start = asyncio.Event()
+        began = 0.0
 
         async def client(connection: Connection) -> None:
             await start.wait()
@@ -352,11 +354,13 @@ async def load(base: str, slug: str, bodies: list[dict[str, Any]], clients: int,
                     status, answer = await connection.request("POST", f"/api/events/{slug}/registrations", body)
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
                     run.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                    run.sent_at_s.append(t0 - began)
                     run.outcomes["no answer"] += 1
                     run.errors.append(f"{body['email']}: {type(exc).__name__} {exc}")
                     await connection.close()
                     continue
                 run.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                run.sent_at_s.append(t0 - began)
                 if status == 201:
                     run.outcomes[json.loads(answer)["status"]] += 1
                 else:
@@ -364,7 +368,7 @@ async def load(base: str, slug: str, bodies: list[dict[str, Any]], clients: int,
                     run.errors.append(f"{body['email']}: {status} {answer[:200].decode(errors='replace')}")
 
         tasks = [asyncio.create_task(client(c)) for c in connections]
-        t0 = time.perf_counter()
+        t0 = began = time.perf_counter()
         start.set()
         await asyncio.gather(*tasks)
         run.wall = time.perf_counter() - t0
@@ -437,6 +441,18 @@ def bench(database: str, url: str | None, args: argparse.Namespace, profiler: st
     return run
 
 
+def timeline(run: Run, directory: Path) -> None:
+    """Each request's start and latency, in the order they were sent: where in the run the slow ones lie."""
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"timeline-{run.database}.csv"
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sent_at_s", "latency_ms"])
+        for sent, latency in sorted(zip(run.sent_at_s, run.latencies_ms, strict=True)):
+            writer.writerow([f"{sent:.4f}", f"{latency:.1f}"])
+    print(f"{run.database}: timeline of the requests in {out}")
+
+
 def report(run: Run, args: argparse.Namespace) -> None:
     db, n = run.database, run.requests
     met = {True: "met", False: "MISSED"}
@@ -496,6 +512,11 @@ def main() -> None:
         metavar="DIR",
         help="sample the server with py-spy (on PATH) during the run; collapsed stacks in DIR/registration-<db>.txt",
     )
+    parser.add_argument(
+        "--timeline",
+        metavar="DIR",
+        help="write each request's start (s from the start of the load) and latency to DIR/timeline-<db>.csv",
+    )
     args = parser.parse_args()
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     unknown = set(databases) - {"sqlite", "postgres"}
@@ -536,6 +557,8 @@ def main() -> None:
             with postgres_schema() as url:
                 results[database] = bench(database, url, args, profiler)
         report(results[database], args)
+        if args.timeline:
+            timeline(results[database], Path(args.timeline))
 
     def figures(name: str) -> str:
         run = results.get(name)

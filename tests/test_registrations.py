@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -311,3 +312,47 @@ def test_input_checked_against_an_older_version_of_the_event_is_checked_again(rt
     fresh, spec = registrations.known_spec(rt, slug, fresh=True)
     assert fresh != version and spec.capacity == 1
     assert submit(rt, slug, person("a"), now=BEFORE_DEADLINE, checked_with=fresh).status == "pending"
+
+
+def test_rendering_a_batch_of_emails_leaves_the_database_free_for_registrations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery renders a batch (milliseconds per email) before it writes the rendered emails, in one short
+    transaction at the end: meanwhile another process, say the web app registering someone, can write at once."""
+    path = tmp_path / "eventkit.sqlite3"
+    rt = Runtime.from_settings(make_settings(tmp_path, f"sqlite:///{path}"))
+    slugs = [make_event(rt, capacity=5)]
+    other = parse_spec(GOOD.replace("capacity: 40", "capacity: 1").replace(slugs[0], "netzwerk-2027-gera"), TEMPLATES)
+    save_event(rt.store, rt.settings, other)
+    slugs.append(other.slug)
+    # a batch from one event to the next, with a waiting-list email (whose place is looked up on the way)
+    names = ["Jörg Müller", "محمد الأحمد", "Дмитрий Иванов"]
+    for i, slug in enumerate([slugs[0], slugs[1], slugs[1]]):
+        someone = person(i, names[i])
+        submit(rt, slug, someone, invitation_token=invite(rt, slug, [someone])[someone.email], now=BEFORE_DEADLINE)
+    written: list[str] = []
+    build = notifications._build
+
+    def build_then_write_elsewhere(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = build(*args, **kwargs)
+        # another connection (as another process would) writes without waiting: SQLite answers "locked" at
+        # once if this delivery holds the write lock
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            other.execute("UPDATE events SET title = title")
+            other.commit()
+            written.append("ok")
+        finally:
+            other.close()
+        return out
+
+    monkeypatch.setattr(notifications, "_build", build_then_write_elsewhere)
+    with rt.store.session() as s:
+        ids = list(s.scalars(select(OutboxMessage.id)))
+    notifications.render_pending(rt, ids)
+    assert written == ["ok", "ok", "ok"]
+    with rt.store.session() as s:
+        rendered = s.execute(select(OutboxMessage.recipient, OutboxMessage.raw).order_by(OutboxMessage.id)).all()
+    assert [r for r, _ in rendered] == ["person0@example.org", "person1@example.org", "person2@example.org"]
+    assert all(raw and b"Subject:" in raw for _, raw in rendered)
+    rt.store.dispose()

@@ -51,7 +51,7 @@ def recorder(store: Store) -> Callable[[DeliveryResult], None]:
 
     def record(result: DeliveryResult) -> None:
         # one short transaction on a plain connection: an ORM session per message costs more than the UPDATE
-        with store.engine.begin() as connection:
+        with store.writing() as connection:
             outbox.record(connection, [result])
 
     return record
@@ -116,12 +116,12 @@ async def deliver_pending(
             break
         last_round = len(batch) < CLAIM_SIZE  # nothing more was due when this batch was claimed
         results = await transport.send(batch, on_result=recorder(store))
-        with store.session() as session:
-            # a row the transport did not report on (it stopped early) goes back to the queue
-            reported = {r.id for r in results}
-            missing = [m.id for m in batch if m.id not in reported]
-            if missing:
-                session.execute(
+        # a row the transport did not report on (it stopped early) goes back to the queue
+        reported = {r.id for r in results}
+        missing = [m.id for m in batch if m.id not in reported]
+        if missing:
+            with store.writing() as connection:
+                connection.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id.in_(missing), OutboxMessage.status == "sending")
                     .values(status="pending")

@@ -163,7 +163,9 @@ def render_pending(rt: Runtime, ids: list[int]) -> None:
     if not ids:
         return
     now = datetime.now(UTC)
-    with rt.store.session() as session:
+    # rendering takes a while (milliseconds per email); the rendered emails are written at the end, in one
+    # short write, so that registrations never wait for the rendering
+    with rt.store.session(write_at_end=True) as session:
         rows = session.scalars(
             select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.raw.is_(None))
         ).all()

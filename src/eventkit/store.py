@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,11 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_TIMEOUT = 30.0  # seconds a writer waits for the write lock of a SQLite file
 
 
 def utcnow() -> datetime:
@@ -207,7 +211,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_TIMEOUT}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -240,6 +244,71 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+class _FileTurn:
+    """The write turn of one SQLite file, shared by every process of eventkit that writes to it (the web app,
+    its delivery process, flow runs, the CLI): an exclusive flock(2) on a lock file next to the database,
+    taken before the transaction's write lock and given back after its commit.
+
+    SQLite's own lock cannot queue: a writer that finds the file locked sleeps (1, 2, 5, ... up to 100 ms
+    between tries) and a process that writes again and again wins the lock over and over, so a registration
+    could wait a second for the delivery's writes. A waiter for the flock is woken as soon as the lock is
+    given back. Within a process, a thread lock comes first (one open file shares one flock); every Store of
+    the same file in a process uses the same turn."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if not self._thread_lock.acquire(timeout=SQLITE_TIMEOUT):
+            # what SQLite itself says when its lock stays taken: a transaction nested in another of the same thread
+            raise sqlite3.OperationalError("database is locked (eventkit's write turn stayed taken)")
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    @classmethod
+    def of(cls, database: str) -> _FileTurn:
+        path = Path(database).resolve()
+        path = path.with_name(path.name + ".writer-lock")
+        with _turns_lock:
+            turn = _turns.get(path)
+            if turn is None:
+                turn = _turns[path] = cls(path)
+            return turn
+
+
+_turns: dict[Path, _FileTurn] = {}
+_turns_lock = threading.Lock()
+
+
+def _turns_after_fork() -> None:
+    # a forked child shares the parent's open lock files, and with them their flocks, and may have been
+    # forked while another thread held a turn: each turn starts again, with its own open file
+    global _turns_lock
+    _turns_lock = threading.Lock()
+    for turn in _turns.values():
+        turn._thread_lock = threading.Lock()
+        if turn._fd is not None:
+            os.close(turn._fd)
+            turn._fd = None
+
+
+os.register_at_fork(after_in_child=_turns_after_fork)
+
+
 class Store:
     """An engine plus a session factory; `with store.session() as s:` commits or rolls back as one."""
 
@@ -248,16 +317,39 @@ class Store:
         # writers that need the event's lock queue here, in order, instead of in the database: SQLite's busy
         # handler lets newcomers overtake (a long tail of waits), and on PostgreSQL many threads waiting for
         # one row lock only stretch the time it is held (they compete for the interpreter)
-        self._writers = threading.BoundedSemaphore(1 if self.engine.dialect.name == "sqlite" else 4)
+        database = self.engine.url.database
+        self._writers: AbstractContextManager[Any]
+        if self.engine.dialect.name != "sqlite":
+            self._writers = threading.BoundedSemaphore(4)
+        elif database in (None, "", ":memory:"):
+            self._writers = threading.BoundedSemaphore(1)
+        else:
+            self._writers = _FileTurn.of(database)
         if migrate_schema:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def write_turn(self) -> AbstractContextManager[Any]:
+        """Wait for this store's turn to write (see _FileTurn); the write_lock sessions and writing() take it."""
+        return self._writers
+
     @contextmanager
-    def session(self, *, write_lock: bool = False) -> Iterator[Session]:
+    def session(self, *, write_lock: bool = False, write_at_end: bool = False) -> Iterator[Session]:
         """A transaction. write_lock=True on SQLite takes the write lock at its start (BEGIN IMMEDIATE),
         so that a read-then-write (count the places, then register) cannot be overtaken between its
-        read and its write; on PostgreSQL such code locks its rows with SELECT ... FOR UPDATE."""
+        read and its write; on PostgreSQL such code locks its rows with SELECT ... FOR UPDATE.
+
+        write_at_end=True is for a transaction that reads long and writes a little, without a read that its
+        write depends on staying true (rendering a batch of emails): its changes are not flushed on the way,
+        and go to the database at the end, in a write turn, so that the write lock is held only that long."""
+        if write_at_end:
+            with self._sessions() as session:
+                session.begin()
+                with session.no_autoflush:
+                    yield session
+                with self._writers:
+                    session.commit()
+            return
         if not write_lock:
             with self._sessions() as session, session.begin():
                 yield session
@@ -266,6 +358,14 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A short Core transaction in this store's write turn (on SQLite with the write lock from its start)."""
+        with self._writers, self.engine.begin() as connection:
+            if self.engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

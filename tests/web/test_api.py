@@ -84,6 +84,15 @@ def test_the_app_sends_its_emails_from_a_process_of_its_own(api: Api) -> None:
     assert pump.delivered_by not in (None, os.getpid())
 
 
+def test_the_delivery_process_is_up_once_the_app_has_started(api: Api) -> None:
+    """Starting the delivery process takes a moment (the first time, a new interpreter): the app does it before
+    it answers, not when the first registration's email is due (which held registrations up for a second)."""
+    pump = api.client.app.state.web.pump  # type: ignore[attr-defined]
+    assert pump.in_child and pump.delivered.sent == 0  # nothing delivered yet
+    assert pump.delivered_by is not None and pump.delivered_by != os.getpid()
+    os.kill(pump.delivered_by, 0)  # a running process (raises if there is none)
+
+
 def test_invitation_token_registers_at_once_and_a_repeat_changes_nothing(api: Api) -> None:
     token = api.invite("invited@example.org")
     first = api.register(body("invited@example.org", invitation_token=token))

@@ -56,6 +56,11 @@ class Pump:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        if self.in_child:
+            try:
+                await self._child_pool()  # up before the first request: its start would hold registrations up
+            except Exception:  # noqa: BLE001 - the first delivery tries again; the emails wait meanwhile
+                log.exception("the delivery process did not start; the first delivery tries again")
         self._task = asyncio.create_task(self._run(), name="eventkit-delivery")
         self.notify(None)  # whatever waited while the app was down
 
@@ -108,15 +113,27 @@ class Pump:
         self.delivered_by = os.getpid()
         self._count(delivery.deliver_once(self.rt, sweep))
 
+    async def _child_pool(self) -> ProcessPoolExecutor:
+        """The delivery process, started (and its runtime built) if it is not running."""
+        if self._pool is None:
+            pool = ProcessPoolExecutor(
+                1, mp_context=_process_context(), initializer=delivery.child_start, initargs=(self.rt.settings,)
+            )
+            # submit() starts the process and waits for the fork server (a second, the first time): in a thread,
+            # so that the app's event loop goes on answering meanwhile
+            try:
+                self.delivered_by = await asyncio.wrap_future(await asyncio.to_thread(pool.submit, os.getpid))
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            self._pool = pool
+        return self._pool
+
     async def _deliver_in_child(self, sweep: bool) -> None:
         self._slugs.clear()
-        if self._pool is None:
-            context = _process_context()
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=context, initializer=delivery.child_start, initargs=(self.rt.settings,)
-            )
+        pool = await self._child_pool()
         try:
-            self.delivered_by, done = await asyncio.wrap_future(self._pool.submit(delivery.child_deliver, sweep))
+            self.delivered_by, done = await asyncio.wrap_future(pool.submit(delivery.child_deliver, sweep))
         except BrokenExecutor:
             # the child died (killed, out of memory): the next wake-up starts a new one; claimed emails are
             # taken over when their claim's lease ends
