@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from eventkit import consents, outbox
 from eventkit.calendar import Invite
-from eventkit.delivery import recorder
+from eventkit.delivery import send_recorded
 from eventkit.events import calendar_event, event_view, format_for, load_event, public_url
 from eventkit.invitees import Invitee
 from eventkit.mail import Recipient, compose
@@ -296,16 +296,7 @@ async def deliver_batch(
         chunk = _claim(store, ids[start : start + CHUNK], claimant)
         if not chunk:
             continue  # sent meanwhile, or being sent by another run
-        sent = await transport.send(chunk, on_result=recorder(store))
-        with store.session() as session:
-            # a row the transport did not report on goes back to the queue
-            missing = {m.id for m in chunk} - {r.id for r in sent}
-            if missing:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(missing), OutboxMessage.status == "sending")
-                    .values(status="pending")
-                )
+        sent = await send_recorded(store, transport, chunk)
         results.extend(sent)
     counts = {"sent": 0, "retry": 0, "failed": 0}
     for r in results:
