@@ -5,6 +5,7 @@ puts its email into the outbox in the same transaction."""
 from __future__ import annotations
 
 import email
+import email.utils
 import secrets
 import sqlite3
 from collections.abc import Iterator
@@ -356,3 +357,56 @@ def test_rendering_a_batch_of_emails_leaves_the_database_free_for_registrations(
     assert [r for r, _ in rendered] == ["person0@example.org", "person1@example.org", "person2@example.org"]
     assert all(raw and b"Subject:" in raw for _, raw in rendered)
     rt.store.dispose()
+
+
+def test_one_batch_with_a_double_click_a_public_request_and_a_changed_name(rt: Runtime) -> None:
+    """A batch writes its invited registrations together at its end; whatever else it holds sees them first:
+    the same link twice (a double click) keeps one place, a public request and a re-registration read the
+    database as the batch has changed it so far, and the waiting list keeps the order of arrival."""
+    slug = make_event(rt, capacity=2)
+    ayse, jorg, dmitri, lena = person("ayse", "Ayşe Yılmaz"), person("jorg", "Jörg Müller"), person("d"), person("l")
+    tokens = invite(rt, slug, [ayse, jorg, dmitri, lena])
+    renamed = RegistrationInput("Дмитрий Иванов", dmitri.email, "Städtepartnerschaft e.V.", "de", {})
+    stranger = person("public", "محمد الأحمد")
+    arrivals = [
+        (ayse, tokens[ayse.email]),
+        (ayse, tokens[ayse.email]),  # the same click again, in the same batch
+        (stranger, None),  # a public request: double opt-in
+        (renamed, tokens[dmitri.email]),  # the name and organisation as the person typed them now
+        (jorg, tokens[jorg.email]),
+        (lena, tokens[lena.email]),
+    ]
+    items = [registrations._Item(slug, data, token, BEFORE_DEADLINE, None) for data, token in arrivals]
+    registrations._write_batch(rt, slug, items)
+    outcomes = [item.result() for item in items]
+    assert [(o.status, o.created) for o in outcomes] == [
+        ("registered", True),
+        ("registered", False),
+        ("pending", True),
+        ("registered", True),
+        ("waitlisted", True),
+        ("waitlisted", True),
+    ]
+    assert outcomes[1].registration_id == outcomes[0].registration_id
+    assert [o.position for o in outcomes[4:]] == [1, 2]
+    _spec, rows = registrations.listing(rt, slug)
+    assert {r.id: r.position for r in rows if r.status == "waitlisted"} == {
+        outcomes[4].registration_id: 1,
+        outcomes[5].registration_id: 2,
+    }
+    with rt.store.session() as s:
+        changed = s.scalar(select(Person).where(Person.email == dmitri.email))
+        assert changed is not None
+        assert (changed.name, changed.organisation) == ("Дмитрий Иванов", "Städtepartnerschaft e.V.")
+        assert s.scalar(select(func.count()).select_from(Registration)) == 5
+
+    def recipients(kind: str) -> list[str]:
+        return [email.utils.parseaddr(str(m["To"]))[1] for m in emails(rt, kind)]
+
+    assert recipients("registration-confirmed") == [ayse.email, dmitri.email]  # one for the double click
+    assert recipients("registration-optin") == [stranger.email]
+    assert recipients("registration-waitlisted") == [jorg.email, lena.email]
+    for outcome in outcomes:  # every personal link works for its own registration
+        if outcome.manage_token:
+            shown = registrations.peek(rt, slug, "manage", outcome.manage_token)
+            assert (shown["id"], shown["status"]) == (outcome.registration_id, outcome.status)

@@ -11,6 +11,7 @@ tell whether it arrived: it is sent again, at least once). Invitations are left 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from eventkit.store import Event, OutboxMessage, Store
 from eventkit.transport import Transport
 
 CLAIM_SIZE = 50
+# the web app's delivery process yields the CPU to the app's pages and registrations (emails can wait a moment)
+CHILD_NICENESS = 10
 
 
 @dataclass
@@ -53,12 +56,22 @@ async def send_recorded(store: Store, transport: Transport, batch: Sequence[Outg
         # one connection for the batch, each outcome one UPDATE committed on its own (no BEGIN and COMMIT
         # around it: a round trip, not four with a checkout from the pool each time), in the store's write turn
         autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            # without waiting for the disk at each outcome (as SQLite's synchronous=NORMAL does not either): a
+            # crash of the database server, not of this process, may forget the last moment's outcomes, and
+            # those emails are sent again, which is what the message in flight risks anyway
+            autocommit.exec_driver_sql("SET synchronous_commit TO off")
 
         def record(result: DeliveryResult) -> None:
             with store.write_turn():
                 outbox.record(autocommit, [result])
 
-        results = await transport.send(batch, on_result=record)
+        try:
+            results = await transport.send(batch, on_result=record)
+        finally:
+            if postgres and not connection.invalidated:
+                autocommit.exec_driver_sql("RESET synchronous_commit")  # the connection goes back to the pool
     reported = {r.id for r in results}
     missing = [m.id for m in batch if m.id not in reported]
     if missing:
@@ -173,12 +186,11 @@ _child: Runtime | None = None
 def child_start(settings: Settings) -> None:
     """In the web app's delivery process (a child it spawns): its own runtime from the app's settings."""
     global _child
+    os.nice(CHILD_NICENESS)
     _child = Runtime.from_settings(settings, migrate_schema=False)  # the app migrated the schema before it started
 
 
 def child_deliver(sweep: bool) -> tuple[int, dict[str, int]]:
     """deliver_once in the delivery process (after child_start): the process id and what was delivered."""
-    import os
-
     assert _child is not None, "child_start has not run"
     return os.getpid(), deliver_once(_child, sweep)

@@ -132,6 +132,31 @@ def enqueue(
     Only what identifies it is written here, inside the registration's short transaction; the delivery
     that sends it renders it first (render_pending). Its Message-ID is fixed now.
     """
+    row = outbox_row(
+        rt,
+        event,
+        person,
+        registration,
+        recipient_name=recipient_name,
+        language=language,
+        had_place=had_place,
+        promoted=promoted,
+    )
+    return outbox.enqueue(session, [row])[0]
+
+
+def outbox_row(
+    rt: Runtime,
+    event: Addressee,
+    person: PersonLike,
+    registration: RegistrationLike,
+    *,
+    recipient_name: str | None = None,
+    language: str | None = None,
+    had_place: bool = False,
+    promoted: bool = False,
+) -> dict[str, Any]:
+    """The outbox row of enqueue (for outbox.enqueue, which writes several in one statement)."""
     kind = kind_for(registration, promoted=promoted)
     key = f"{event.id}:{person.id}:{kind}:{registration.id}:{registration.revision}"
     params = {
@@ -141,7 +166,7 @@ def enqueue(
         "language": language,
         "expires_at": registration.expires_at.isoformat() if registration.expires_at else None,
     }
-    row = {
+    return {
         "idempotency_key": key,
         "event_id": event.id,
         "person_id": person.id,
@@ -155,7 +180,6 @@ def enqueue(
         "params": params,
         "smtputf8": False,
     }
-    return outbox.enqueue(session, [row])[0]
 
 
 def render_pending(rt: Runtime, ids: list[int]) -> None:

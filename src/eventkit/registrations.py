@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row as SqlRow
 from sqlalchemy.orm import Session
 
-from eventkit import consents, notifications
+from eventkit import consents, notifications, outbox
 from eventkit.events import _SLUG, EventNotFound, find_event
 from eventkit.registration_form import RegistrationInput, form_fields
 from eventkit.runtime import Runtime
@@ -132,6 +132,7 @@ _INVITED = (
         _CONSENTS.c.kind.label("consent_kind"),
         _CONSENTS.c.granted.label("consent_granted"),
         _CONSENTS.c.version.label("consent_version"),
+        _INVITATIONS.c.token_hash.label("digest"),
     )
     .select_from(
         _INVITATIONS.join(_PEOPLE, _PEOPLE.c.id == _INVITATIONS.c.person_id)
@@ -145,13 +146,17 @@ _INVITED = (
             & (_CONSENTS.c.event_id.is_(None) | (_CONSENTS.c.event_id == _INVITATIONS.c.event_id)),
         )
     )
-    .where(_INVITATIONS.c.token_hash == bindparam("digest"), _INVITATIONS.c.event_id == bindparam("event_id"))
+    .where(_INVITATIONS.c.event_id == bindparam("event_id"))
     .order_by(_CONSENTS.c.id)
 )
+# ... of one link, and of the links of a batch of registrations
+_INVITED_ONE = _INVITED.where(_INVITATIONS.c.token_hash == bindparam("digest"))
+_INVITED_MANY = _INVITED.where(_INVITATIONS.c.token_hash.in_(bindparam("digests", expanding=True)))
 _REGISTRATION_OF = select(_REGISTRATIONS.c.id).where(
     _REGISTRATIONS.c.event_id == bindparam("event_id"), _REGISTRATIONS.c.person_id == bindparam("person_id")
 )
-_INSERT_REGISTRATION = insert(_REGISTRATIONS).returning(_REGISTRATIONS.c.id)
+# the ids in the order of the rows given, for one row or many (one INSERT ... VALUES (...), (...) statement)
+_INSERT_REGISTRATION = insert(_REGISTRATIONS).returning(_REGISTRATIONS.c.id, sort_by_parameter_order=True)
 _UPDATE_PERSON = (
     sql_update(_PEOPLE)
     .where(_PEOPLE.c.id == bindparam("person_id"))
@@ -388,12 +393,17 @@ def _write_batch(rt: Runtime, slug: str, batch: list[_Item]) -> None:
             head = _event_head(connection, slug, lock=True)
             spec, version = _spec(connection, head)
             places = _Places(connection, head.id)
+            invited = _Invited(session, rt, head.id, [item.invitation_token for item in batch])
             for item in batch:
                 item.outcome = item.error = None
                 try:
-                    item.outcome = _submit_one(session, rt, head, spec, version, places, item)
+                    outcome = _submit_one(session, rt, head, spec, version, places, invited, item)
                 except (RegistrationClosed, SpecChanged) as exc:  # nothing written for this one
                     item.error = exc
+                else:
+                    if outcome is not None:  # else the invited registration is written with the others
+                        item.outcome = outcome
+            invited.write()
     except Exception as exc:  # noqa: BLE001 - rolled back as a whole: handed on, or each tried alone
         if len(batch) == 1:
             batch[0].outcome, batch[0].error = None, exc
@@ -409,27 +419,33 @@ def _submit_one(
     spec: EventSpec,
     version: tuple[int, Any],
     places: _Places,
+    invited: _Invited,
     item: _Item,
-) -> Outcome:
-    """One registration of a batch (the event is locked)."""
+) -> Outcome | None:
+    """One registration of a batch (the event is locked). None: an invited person's first registration,
+    decided now and written with the batch's others (its outcome then is on the item)."""
     data, now = item.data, item.now
     if item.checked_with is not None and item.checked_with != version:
         raise SpecChanged(item.slug)
     if _closed(head.status, spec, now):
         raise RegistrationClosed(item.slug)
-    connection = session.connection()
     language = data.language or spec.language
-    invited = _invited(connection, rt, head.id, item.invitation_token)
-    trusted = bool(invited) and invited[0].email == data.email
+    rows = invited.rows(item.invitation_token)
+    trusted = bool(rows) and rows[0].email == data.email
+    if trusted and rows[0].registration_id is None and not invited.has(rows[0].id):
+        # the common case: a place, or a place on the waiting list, at once
+        invited.register(item, spec, places, rows, language)
+        return None
+    invited.write()  # what follows reads the database: the batch's invited registrations go there first
+    connection = session.connection()
     if trusted:
-        # an invited person exists already
-        person_id, registration_id = invited[0].id, invited[0].registration_id
+        # an invited person exists already (looked up again: the batch may have registered them meanwhile)
+        rows = _invited(connection, rt, head.id, item.invitation_token)
+        person_id, registration_id = rows[0].id, rows[0].registration_id
     else:
         # anyone else is made on first sight
         person_id = _person_id(connection, data.email, data.name, data.organisation, language)
         registration_id = connection.execute(_REGISTRATION_OF, {"event_id": head.id, "person_id": person_id}).scalar()
-    if registration_id is None and trusted:
-        return _register_invited(session, rt, head.id, spec, places, invited, data, language, now)
     if registration_id is None:
         return _request(session, rt, head.id, spec, person_id, data, language, now)
     # the person has (or had) a registration for this event: the rare case, through the ORM
@@ -445,66 +461,119 @@ def _invited(connection: Connection, rt: Runtime, event_id: int, token: str | No
     digest = _invitation_digest(rt, token)
     if digest is None:
         return []
-    return connection.execute(_INVITED, {"digest": digest, "event_id": event_id}).all()
+    return connection.execute(_INVITED_ONE, {"digest": digest, "event_id": event_id}).all()
 
 
-def _register_invited(
-    session: Session,
-    rt: Runtime,
-    event_id: int,
-    spec: EventSpec,
-    places: _Places,
-    invited: Sequence[SqlRow[Any]],
-    data: RegistrationInput,
-    language: str,
-    now: datetime,
-) -> Outcome:
-    """A place, or a place on the waiting list, at once (the event is locked, the person has no registration)."""
-    connection = session.connection()
-    person = invited[0]
-    if (person.name, person.organisation, person.language) != (data.name, data.organisation, language):
-        connection.execute(
-            _UPDATE_PERSON,
-            {"person_id": person.id, "new_name": data.name, "new_organisation": data.organisation,
-             "new_language": language},
+@dataclass
+class _Decided:
+    """An invited person's registration, decided and not yet written."""
+
+    item: _Item
+    person: SqlRow[Any]
+    status: str
+    position: int | None
+    nonce: str
+    registration: dict[str, Any]
+    consents: list[dict[str, Any]]
+    person_update: dict[str, Any] | None
+
+
+class _Invited:
+    """The invited registrations of a batch: its personal links looked up in one query, and the registrations
+    they make (a place, or a place on the waiting list, at once) written together in a few statements, at the
+    end of the batch or before a registration of another kind, which must see them in the database."""
+
+    def __init__(self, session: Session, rt: Runtime, event_id: int, tokens: Sequence[str | None]):
+        self._session, self._rt, self._event_id = session, rt, event_id
+        self._digests = {t: d for t in tokens if t and (d := _invitation_digest(rt, t)) is not None}
+        self._rows: dict[str, list[SqlRow[Any]]] = {}
+        if self._digests:
+            found = session.connection().execute(
+                _INVITED_MANY, {"digests": sorted(set(self._digests.values())), "event_id": event_id}
+            )
+            for row in found:
+                self._rows.setdefault(row.digest, []).append(row)
+        self._decided: list[_Decided] = []
+        self._people: set[int] = set()
+
+    def rows(self, token: str | None) -> Sequence[SqlRow[Any]]:
+        """The rows of _INVITED for a link of the batch, as they were when the batch began."""
+        digest = self._digests.get(token) if token else None
+        return self._rows.get(digest, []) if digest else []
+
+    def has(self, person_id: int) -> bool:
+        """Whether the batch has registered this person already (written or not)."""
+        return person_id in self._people
+
+    def register(
+        self, item: _Item, spec: EventSpec, places: _Places, rows: Sequence[SqlRow[Any]], language: str
+    ) -> None:
+        data, now, person = item.data, item.now, rows[0]
+        status = "registered" if spec.capacity is None or places.count("registered") < spec.capacity else "waitlisted"
+        places.add(status)
+        nonce = new_nonce()
+        changed = (person.name, person.organisation, person.language) != (data.name, data.organisation, language)
+        self._decided.append(
+            _Decided(
+                item,
+                person,
+                status,
+                # just put on the list, with the newest time of all: its place is the length of the list
+                places.count("waitlisted") if status == "waitlisted" else None,
+                nonce,
+                {
+                    "event_id": self._event_id,
+                    "person_id": person.id,
+                    "status": status,
+                    "answers": data.answers,
+                    "source": "invited",
+                    "token_nonce": nonce,
+                    "pending": None,
+                    "expires_at": None,
+                    "revision": 1,
+                    # the waiting list is ordered by the time a place was asked for
+                    "created_at": now,
+                    "confirmed_at": now,
+                    "cancelled_at": None,
+                    "checked_in_at": None,
+                    "updated_at": utcnow(),
+                },
+                _consent_records(rows, self._event_id, spec, person.id, data.answers, "registration", now),
+                {"person_id": person.id, "new_name": data.name, "new_organisation": data.organisation,
+                 "new_language": language} if changed else None,
+            )
         )  # fmt: skip
-    status = "registered" if spec.capacity is None or places.count("registered") < spec.capacity else "waitlisted"
-    places.add(status)
-    nonce = new_nonce()
-    registration_id = connection.execute(
-        _INSERT_REGISTRATION,
-        {
-            "event_id": event_id,
-            "person_id": person.id,
-            "status": status,
-            "answers": data.answers,
-            "source": "invited",
-            "token_nonce": nonce,
-            "pending": None,
-            "expires_at": None,
-            "revision": 1,
-            # the waiting list is ordered by the time a place was asked for
-            "created_at": now,
-            "confirmed_at": now,
-            "cancelled_at": None,
-            "checked_in_at": None,
-            "updated_at": utcnow(),
-        },
-    ).scalar_one()
-    records = _consent_records(invited, event_id, spec, person.id, data.answers, "registration", now)
-    if records:
-        connection.execute(_INSERT_CONSENTS, records)
-    registration = _Ref(registration_id, status=status, revision=1)
-    notifications.enqueue(session, rt, _Ref(event_id), _Ref(person.id, person.email), registration, now=now)
-    return Outcome(
-        registration_id,
-        person.id,
-        status,
-        True,
-        # just put on the list, with the newest time of all: its place is the length of the list
-        places.count("waitlisted") if status == "waitlisted" else None,
-        signed_token(rt.settings.secret_key, "manage", registration_id, nonce),
-    )
+        self._people.add(person.id)
+
+    def write(self) -> None:
+        """Write the registrations decided so far (their people's changes, consent records and confirmation
+        emails with them), and give each its outcome."""
+        decided, self._decided = self._decided, []
+        if not decided:
+            return
+        connection = self._session.connection()
+        updates = [d.person_update for d in decided if d.person_update is not None]
+        if updates:
+            connection.execute(_UPDATE_PERSON, updates)
+        ids = list(connection.execute(_INSERT_REGISTRATION, [d.registration for d in decided]).scalars())
+        consents = [record for d in decided for record in d.consents]
+        if consents:
+            connection.execute(_INSERT_CONSENTS, consents)
+        event = _Ref(self._event_id)
+        outbox.enqueue(
+            self._session,
+            [
+                notifications.outbox_row(
+                    self._rt, event, _Ref(d.person.id, d.person.email), _Ref(i, status=d.status, revision=1)
+                )
+                for d, i in zip(decided, ids, strict=True)
+            ],
+        )
+        secret = self._rt.settings.secret_key
+        for d, i in zip(decided, ids, strict=True):
+            d.item.outcome = Outcome(
+                i, d.person.id, d.status, True, d.position, signed_token(secret, "manage", i, d.nonce)
+            )
 
 
 def _consent_records(
