@@ -162,8 +162,8 @@ _UPDATE_PERSON = (
     .where(_PEOPLE.c.id == bindparam("person_id"))
     .values(name=bindparam("new_name"), organisation=bindparam("new_organisation"), language=bindparam("new_language"))
 )
-# RETURNING makes the rows one INSERT ... VALUES (...), (...) statement (insertmanyvalues), not a pipeline
-_INSERT_CONSENTS = insert(_CONSENTS).returning(_CONSENTS.c.id)
+# several rows: an executemany (pipelined on PostgreSQL, whose statement psycopg prepares once)
+_INSERT_CONSENTS = insert(_CONSENTS)
 
 
 def _upsert_person(dialect: str) -> Any:
@@ -560,15 +560,13 @@ class _Invited:
         if consents:
             connection.execute(_INSERT_CONSENTS, consents)
         event = _Ref(self._event_id)
-        outbox.enqueue(
-            self._session,
-            [
-                notifications.outbox_row(
-                    self._rt, event, _Ref(d.person.id, d.person.email), _Ref(i, status=d.status, revision=1)
-                )
-                for d, i in zip(decided, ids, strict=True)
-            ],
-        )
+        emails = [
+            notifications.outbox_row(
+                self._rt, event, _Ref(d.person.id, d.person.email), _Ref(i, status=d.status, revision=1)
+            )
+            for d, i in zip(decided, ids, strict=True)
+        ]
+        outbox.enqueue(self._session, emails, ids=False)
         secret = self._rt.settings.secret_key
         for d, i in zip(decided, ids, strict=True):
             d.item.outcome = Outcome(

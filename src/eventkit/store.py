@@ -222,7 +222,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # positional parameters (%s, not %(name_m12)s): psycopg rewrites each statement's parameters into
+    # PostgreSQL's in Python before sending it, in time that grows with the statement's length, and a batch's
+    # multi-row INSERT is too long for its cache
+    return create_engine(url, pool_pre_ping=True, paramstyle="format", **kwargs)
 
 
 def alembic_config(engine: Engine) -> Any:

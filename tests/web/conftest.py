@@ -1,4 +1,4 @@
-"""Browser fixtures: one headless Chromium per session, a fresh German page per test, apps served on loopback."""
+"""Browser fixtures: one headless Chromium per test module, a fresh German page per test, apps served on loopback."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from tests.web.browser import CHROMIUM, LiveServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # per module, not per session: while Playwright's sync API runs, the main thread has a running event loop,
+    # and Prefect's sync calls made after it (State.result() in the flow tests) would return coroutines
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
     with sync_playwright() as playwright:
