@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, select
 
+import eventkit.store
 from eventkit.store import Base, Event, Person, Store
 
 
@@ -131,4 +134,31 @@ def test_a_forked_child_has_a_write_turn_of_its_own(tmp_path: Path) -> None:
     assert wrote.is_set()
     for fd in (held_r, held_w, go_r, go_w):
         os.close(fd)
+    store.dispose()
+
+
+def test_a_writer_gives_up_when_another_process_keeps_the_write_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that keeps its turn (stuck in a transaction) makes the others wait as long as SQLite would,
+    and then fail with SQLite's own words, not hang; nothing is written."""
+    url = f"sqlite:///{tmp_path / 'eventkit.sqlite3'}"
+    store = Store(url)
+    monkeypatch.setattr(eventkit.store, "SQLITE_TIMEOUT", 0.5)
+    context = multiprocessing.get_context("spawn")
+    held, release = context.Event(), context.Event()
+    other = context.Process(target=_hold_turn, args=(url, held, release))
+    other.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            with store.writing() as connection:
+                connection.execute(insert(Person).values(email="x@example.org", name="Anna", language="de"))
+    finally:
+        release.set()
+        other.join(30)
+    with store.writing() as connection:  # the turn is free again
+        connection.execute(insert(Person).values(email="y@example.org", name="Kofi Mensah", language="de"))
+    with store.session() as s:
+        assert list(s.scalars(select(Person.email))) == ["y@example.org"]
     store.dispose()

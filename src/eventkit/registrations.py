@@ -162,7 +162,7 @@ _UPDATE_PERSON = (
     .where(_PEOPLE.c.id == bindparam("person_id"))
     .values(name=bindparam("new_name"), organisation=bindparam("new_organisation"), language=bindparam("new_language"))
 )
-# several rows: an executemany (pipelined on PostgreSQL, whose statement psycopg prepares once)
+# several rows: an executemany (pipelined on PostgreSQL; psycopg converts its one-row statement once)
 _INSERT_CONSENTS = insert(_CONSENTS)
 
 

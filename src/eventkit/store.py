@@ -6,6 +6,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
@@ -254,9 +255,10 @@ class _FileTurn:
 
     SQLite's own lock cannot queue: a writer that finds the file locked sleeps (1, 2, 5, ... up to 100 ms
     between tries) and a process that writes again and again wins the lock over and over, so a registration
-    could wait a second for the delivery's writes. A waiter for the flock is woken as soon as the lock is
-    given back. Within a process, a thread lock comes first (one open file shares one flock); every Store of
-    the same file in a process uses the same turn."""
+    could wait a second for the delivery's writes. A writer waiting for its turn asks again every 2 ms at
+    most, and gives up after SQLITE_TIMEOUT as SQLite would ("database is locked"). Within a process, a
+    thread lock comes first (one open file shares one flock); every Store of the same file in a process uses
+    the same turn."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -270,7 +272,7 @@ class _FileTurn:
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            _flock(self._fd, time.monotonic() + SQLITE_TIMEOUT)
         except BaseException:
             self._thread_lock.release()
             raise
@@ -291,6 +293,22 @@ class _FileTurn:
             if turn is None:
                 turn = _turns[path] = cls(path)
             return turn
+
+
+def _flock(fd: int, deadline: float) -> None:
+    """An exclusive flock, waited for until the deadline (a blocking flock cannot be given a time limit)."""
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(
+                    "database is locked (another process kept eventkit's write turn)"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
 
 _turns: dict[Path, _FileTurn] = {}
