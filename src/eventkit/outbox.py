@@ -88,12 +88,14 @@ def enqueue(session: Session, rows: Sequence[dict[str, Any]], *, ids: bool = Tru
     # registration makes one on every request, under the event's lock
     session.flush()  # what the ORM statement did by itself: rows the new ones refer to are written first
     connection = session.connection()
-    if not ids and all(v.keys() == values[0].keys() for v in values):
+    # one statement needs the same columns in every row
+    same_columns = all(v.keys() == values[0].keys() for v in values)
+    if not ids and same_columns:
         connection.execute(_INSERT, values)
         return []
     if len(values) == 1:
         return [connection.execute(_INSERT_ONE, values[0]).scalar_one()]
-    if any(v.keys() != values[0].keys() for v in values):  # one statement needs the same columns in every row
+    if not same_columns:
         return list(
             session.scalars(insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True), values)
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -219,11 +219,20 @@ def waitlist_position(session: Session, registration: Registration) -> int | Non
     return (up_to or 0) - (tied_after or 0)
 
 
+def _new_status(spec: EventSpec, taken: Callable[[], int]) -> str:
+    """A place if one is left, else a place on the waiting list (the places taken are counted only when the
+    event has a limit)."""
+    return "registered" if spec.capacity is None or taken() < spec.capacity else "waitlisted"
+
+
+def _optin_expiry(spec: EventSpec, now: datetime) -> datetime:
+    """When a public request made now lapses unconfirmed: after OPTIN_VALID, at the latest at the deadline."""
+    return min(now + OPTIN_VALID, spec.registration_deadline or spec.end, spec.end)
+
+
 def _allocate(session: Session, event: Event, spec: EventSpec, registration: Registration, now: datetime) -> None:
     """Give a place if there is one, else a place on the waiting list (the event row is locked)."""
-    registration.status = (
-        "registered" if spec.capacity is None or _taken(session, event.id) < spec.capacity else "waitlisted"
-    )
+    registration.status = _new_status(spec, lambda: _taken(session, event.id))
     registration.created_at = now  # the waiting list is ordered by the time a place was asked for
     registration.confirmed_at = now
     registration.expires_at = None
@@ -509,7 +518,7 @@ class _Invited:
         self, item: _Item, spec: EventSpec, places: _Places, rows: Sequence[SqlRow[Any]], language: str
     ) -> None:
         data, now, person = item.data, item.now, rows[0]
-        status = "registered" if spec.capacity is None or places.count("registered") < spec.capacity else "waitlisted"
+        status = _new_status(spec, lambda: places.count("registered"))
         places.add(status)
         nonce = new_nonce()
         changed = (person.name, person.organisation, person.language) != (data.name, data.organisation, language)
@@ -616,7 +625,7 @@ def _request(
 ) -> Outcome:
     """A public request: it counts once the address owner confirms it (double opt-in); nothing about an
     existing person changes before."""
-    expires_at = min(now + OPTIN_VALID, spec.registration_deadline or spec.end, spec.end)
+    expires_at = _optin_expiry(spec, now)
     registration_id = (
         session.connection()
         .execute(
@@ -690,7 +699,7 @@ def _again(
         registration.status = "pending"
         registration.pending = details
         registration.created_at = now
-        registration.expires_at = min(now + OPTIN_VALID, spec.registration_deadline or spec.end, spec.end)
+        registration.expires_at = _optin_expiry(spec, now)
         registration.revision += 1
         session.flush()
         notifications.enqueue(

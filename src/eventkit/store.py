@@ -339,12 +339,15 @@ class Store:
         # handler lets newcomers overtake (a long tail of waits), and on PostgreSQL many threads waiting for
         # one row lock only stretch the time it is held (they compete for the interpreter)
         database = self.engine.url.database
+        # an in-memory SQLite database, which only this process (a child process has its own) can see
+        self.in_memory = self.engine.dialect.name == "sqlite" and database in (None, "", ":memory:")
         self._writers: AbstractContextManager[Any]
         if self.engine.dialect.name != "sqlite":
             self._writers = threading.BoundedSemaphore(4)
-        elif database in (None, "", ":memory:"):
+        elif self.in_memory:
             self._writers = threading.BoundedSemaphore(1)
         else:
+            assert database is not None  # a SQLite file
             self._writers = _FileTurn.of(database)
         if migrate_schema:
             migrate(self.engine)

@@ -21,11 +21,8 @@ import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from eventkit import delivery
 from eventkit.runtime import Runtime
-from eventkit.store import normalise_url
 
 log = logging.getLogger("eventkit.web")
 
@@ -46,12 +43,9 @@ class Pump:
         self._last_emit: dict[str, float] = {}
         self._pool: ProcessPoolExecutor | None = None
         self.delivered = delivery.Delivered()
-        self.delivered_by: int | None = None  # the process id of the last delivery
+        self.delivered_by: int | None = None  # the process id of the delivery process (or of the last delivery)
         # inline delivery runs in a child process, except for an in-memory database (a child would have its own)
-        url = make_url(normalise_url(rt.settings.database_url))
-        self.in_child = mode == "inline" and (
-            url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
-        )
+        self.in_child = mode == "inline" and not rt.store.in_memory
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
