@@ -87,9 +87,10 @@ def role_eventkit(smtp_url: str, csv_path: Path, workdir: Path) -> dict[str, flo
     )
     from prefect import flow
 
-    from eventkit import invitations, runtime
-    from eventkit.events import save_event
-    from eventkit.spec import load_spec
+    from eventkit import runtime
+    from eventkit.events.events import save_event
+    from eventkit.invitations import invitations
+    from eventkit.model.spec import load_spec
     from flows.invitations import send_invitations
 
     @flow
@@ -115,16 +116,16 @@ def role_bare(smtp_url: str, csv_path: Path, workdir: Path) -> dict[str, float]:
 
     import aiosmtplib
 
-    from eventkit.calendar import Invite
-    from eventkit.events import calendar_event, event_view, format_for, public_url
-    from eventkit.invitees import read_invitees
-    from eventkit.mail import Recipient, message_id
-    from eventkit.mime import CalendarPart, Message, ascii_address
-    from eventkit.render import Renderer
-    from eventkit.settings import Settings
-    from eventkit.spec import load_spec
-    from eventkit.store import Event
-    from eventkit.tokens import new_token
+    from eventkit.core.render import Renderer
+    from eventkit.core.settings import Settings
+    from eventkit.core.tokens import new_token
+    from eventkit.db.store import Event
+    from eventkit.events.events import calendar_event, event_view, format_for, public_url
+    from eventkit.mail.compose import Recipient, message_id
+    from eventkit.mail.ical import Invite
+    from eventkit.mail.mime import CalendarPart, Message, ascii_address
+    from eventkit.model.invitees import read_invitees
+    from eventkit.model.spec import load_spec
 
     settings = Settings.from_env()
     renderer = Renderer(settings.template_dir)
@@ -228,7 +229,7 @@ def main() -> None:
         print(json.dumps(fn(args.smtp_url, args.csv, args.workdir)))
         return
 
-    from eventkit.mailsink import free_port
+    from eventkit.devtools.mailsink import free_port
 
     port = free_port()
     ready, stop, report = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()

@@ -4,7 +4,7 @@ Sessions, participants and their interest are made up from a seed: popularity is
 sessions draw many people), people mark 3 to 12 sessions, about one session in seven has two hosts and some
 people host two sessions; the rooms have mixed sizes. Both the planner and the greedy baseline ("most interest
 first, into the biggest free room, earliest round") plan the same input; served interest, clashes, people
-turned away by full rooms and host conflicts are counted the same way for both (eventkit.planner.evaluate_plan).
+turned away by full rooms and host conflicts are counted the same way for both (eventkit.model.planner.evaluate_plan).
 
     python benchmarks/planner.py [--sessions 100] [--people 300] [--rounds 5] [--rooms 12] [--seed 1] [--effort N]
 
@@ -18,7 +18,7 @@ import os
 import random
 import time
 
-from eventkit.planner import DEFAULT_EFFORT, Grid, Plan, Room, Session, evaluate_plan, greedy_plan, plan_sessions
+from eventkit.model.planner import DEFAULT_EFFORT, Grid, Plan, Room, Session, evaluate_plan, greedy_plan, plan_sessions
 
 CAPACITIES = [80, 50, 40, 30, 30, 25, 20, 20, 15, 15, 12, 10]
 TOPICS = ["Antirassismus", "Ehrenamt", "Förderanträge", "Social Media", "Barrierefreiheit", "Jugendbeteiligung"]

@@ -20,12 +20,13 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from sqlalchemy import insert, select
 
-from eventkit import recap, runtime
-from eventkit.attendance import render_attendance
-from eventkit.events import save_event
-from eventkit.settings import PROJECT_ROOT, Settings
-from eventkit.spec import parse_spec
-from eventkit.store import Event, Person, Registration
+from eventkit import runtime
+from eventkit.core.settings import PROJECT_ROOT, Settings
+from eventkit.db.store import Event, Person, Registration
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
+from eventkit.recap import recap
+from eventkit.recap.attendance import render_attendance
 
 SPEC = (PROJECT_ROOT / "examples" / "barcamp-hannover.yaml").read_text(encoding="utf-8")
 NAMES = ["Renate Müller", "محمد الأحمد", "Дмитрий Иванов", "Ayşe Yılmaz", "François Dupont", "Olena Kovalenko"]

@@ -133,14 +133,14 @@ def set_up(env: dict[str, str], workdir: Path, n: int, capacity: int) -> tuple[s
     """Store the event and invite n people; returns the slug and one registration body per invitee."""
     from sqlalchemy import select
 
-    from eventkit import invitations
-    from eventkit.events import save_event
-    from eventkit.invitees import read_invitees
-    from eventkit.render import Renderer
-    from eventkit.settings import Settings
-    from eventkit.spec import load_spec
-    from eventkit.store import Invitation, OutboxMessage, Person, Store
-    from eventkit.transport import MailDirTransport
+    from eventkit.core.render import Renderer
+    from eventkit.core.settings import Settings
+    from eventkit.db.store import Invitation, OutboxMessage, Person, Store
+    from eventkit.events.events import save_event
+    from eventkit.invitations import invitations
+    from eventkit.mail.transport import MailDirTransport
+    from eventkit.model.invitees import read_invitees
+    from eventkit.model.spec import load_spec
 
     settings = Settings.from_env(env)
     spec_path, csv_path = workdir / "event.yaml", workdir / "invitees.csv"

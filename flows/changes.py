@@ -11,8 +11,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.runtime import flow_run
 
-from eventkit import changes, lifecycle, runtime
-from eventkit.events import format_for, load_event
+from eventkit import runtime
+from eventkit.events import changes
+from eventkit.events.events import format_for, load_event
+from eventkit.model import lifecycle
 from flows.lifecycle import cancel_phases, move_phases, phase_of, schedule_phase
 from flows.relay import deliver_kinds, retry_on_deferral
 

@@ -8,8 +8,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from eventkit import delivery, registrations, runtime
-from eventkit.invitations import TransientDeliveryError
+from eventkit import runtime
+from eventkit.invitations.invitations import TransientDeliveryError
+from eventkit.mail import delivery
+from eventkit.registration import registrations
 from flows.relay import claimant, relay, retry_on_deferral
 from flows.tables import publish_registration_table
 

@@ -12,9 +12,10 @@ from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy.exc import IntegrityError
 
-from eventkit import invitations, runtime
-from eventkit.invitees import read_invitees
-from eventkit.reports import delivery_markdown
+from eventkit import runtime
+from eventkit.invitations import invitations
+from eventkit.mail.reports import delivery_markdown
+from eventkit.model.invitees import read_invitees
 from flows.relay import claimant, relay, retry_on_deferral
 
 

@@ -20,8 +20,9 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run as this_run
 from prefect.states import Cancelled, Scheduled
 
-from eventkit import lifecycle, runtime
-from eventkit.events import format_for, load_event
+from eventkit import runtime
+from eventkit.events.events import format_for, load_event
+from eventkit.model import lifecycle
 from flows.invitations import send_invitations
 from flows.tables import publish_registration_table
 

@@ -10,7 +10,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from eventkit import retention, runtime
+from eventkit import runtime
+from eventkit.privacy import retention
 
 
 def _run_name() -> str:

@@ -12,7 +12,8 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from eventkit import attendance, recap, runtime
+from eventkit import runtime
+from eventkit.recap import attendance, recap
 from flows.relay import deliver_kinds, retry_on_deferral
 
 # how long a recap run waits for the organiser's form before it gives up (it can be run again)

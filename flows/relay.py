@@ -25,11 +25,12 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run
 
-from eventkit import delivery, runtime
-from eventkit.invitations import TransientDeliveryError
+from eventkit import runtime
+from eventkit.core.settings import Settings
+from eventkit.invitations.invitations import TransientDeliveryError
+from eventkit.mail import delivery
+from eventkit.mail.transport import Throttle, Transport, transport_for
 from eventkit.runtime import Runtime
-from eventkit.settings import Settings
-from eventkit.transport import Throttle, Transport, transport_for
 
 CONNECTIONS = "eventkit-smtp-connections"
 RATE = "eventkit-smtp-rate"

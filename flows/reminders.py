@@ -6,7 +6,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from eventkit import reminders, runtime
+from eventkit import runtime
+from eventkit.reminders import reminders
 from flows.relay import deliver_kinds, retry_on_deferral
 from flows.tables import publish_registration_table
 

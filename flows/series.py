@@ -10,7 +10,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from eventkit import delivery, runtime, series_store
+from eventkit import runtime
+from eventkit.mail import delivery
+from eventkit.series import series_store
 from flows.lifecycle import event_lifecycle
 from flows.relay import relay
 
@@ -116,7 +118,7 @@ def update_series(rt: runtime.Runtime, definition: Any) -> dict[str, Any]:
     each meeting's update (whose SEQUENCE includes the series') then makes its instance the meeting's again.
     Returns the change, what was sent, the changed meetings, and the runs that failed (name, message).
     """
-    from eventkit.changes import previous_of
+    from eventkit.events.changes import previous_of
     from flows.changes import event_changed
 
     change = series_store.store_series(rt.settings, definition)

@@ -6,7 +6,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from eventkit import evaluation, runtime, survey
+from eventkit import runtime
+from eventkit.survey import evaluation, survey
 from flows.relay import deliver_kinds, retry_on_deferral
 
 

@@ -6,7 +6,8 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from eventkit import figures, runtime
+from eventkit import runtime
+from eventkit.recap import figures
 
 
 @task(name="registration-table", cache_policy=NO_CACHE)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from eventkit.mailsink import MailSink
-from eventkit.settings import PROJECT_ROOT, Settings, SmtpConfig
-from eventkit.store import Store
+from eventkit.core.settings import PROJECT_ROOT, Settings, SmtpConfig
+from eventkit.db.store import Store
+from eventkit.devtools.mailsink import MailSink
 
 TEMPLATES = Path(os.environ.get("EVENTKIT_TEMPLATE_DIR") or PROJECT_ROOT / "templates")
 EXAMPLES = PROJECT_ROOT / "examples"

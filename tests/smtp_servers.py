@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from eventkit.mailsink import SinkHandler
+from eventkit.devtools.mailsink import SinkHandler
 
 
 @dataclass

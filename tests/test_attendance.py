@@ -7,9 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from eventkit import checkins, runtime
-from eventkit.attendance import EMPTY_ROWS_BLANK, attendance_path, render_attendance
-from eventkit.store import Person, Registration
+from eventkit import runtime
+from eventkit.db.store import Person, Registration
+from eventkit.door import checkins
+from eventkit.recap.attendance import EMPTY_ROWS_BLANK, attendance_path, render_attendance
 from tests.test_multiday import page_text
 from tests.test_pdf import pdf_text
 from tests.test_recap import PEOPLE, add_event, add_people, rt  # noqa: F401 - rt is a fixture

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import vobject
 
-from eventkit.calendar import CalendarEvent, Invite, vtimezone
+from eventkit.mail.ical import CalendarEvent, Invite, vtimezone
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -13,12 +13,13 @@ import icalendar
 import pytest
 from sqlalchemy import select
 
-from eventkit import changes, registrations
-from eventkit.events import EventCancelled, save_event
-from eventkit.registration_form import RegistrationInput
+from eventkit.db.store import Event, Invitation, OutboxMessage, Person
+from eventkit.events import changes
+from eventkit.events.events import EventCancelled, save_event
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import parse_spec
+from eventkit.registration import registrations
 from eventkit.runtime import Runtime
-from eventkit.spec import parse_spec
-from eventkit.store import Event, Invitation, OutboxMessage, Person
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_reminders import BEFORE, NAMES, invited
 from tests.test_spec import GOOD

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from eventkit import checkins, privacy, retention
-from eventkit.events import find_event, save_event
+from eventkit.core.settings import Settings
+from eventkit.core.tokens import new_nonce
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Checkin, Event, Person, Registration, Store, migrate
+from eventkit.door import checkins
+from eventkit.events.events import find_event, save_event
+from eventkit.model.spec import parse_spec
+from eventkit.privacy import privacy, retention
 from eventkit.runtime import Runtime
-from eventkit.settings import Settings
-from eventkit.spec import parse_spec
-from eventkit.store import Checkin, Event, Person, Registration, Store, migrate
-from eventkit.tokens import new_nonce
-from eventkit.validation import ValidationFailed
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_multiday import TWO_DAYS
 
@@ -196,8 +197,8 @@ def test_check_ins_go_with_their_registration(rt: Runtime) -> None:
 
 
 def test_registering_again_after_a_cancellation_carries_no_attendance_over(rt: Runtime) -> None:
-    from eventkit.registration_form import RegistrationInput
-    from eventkit.registrations import submit
+    from eventkit.model.registration_form import RegistrationInput
+    from eventkit.registration.registrations import submit
 
     slug = add_event(rt.store, rt.settings)
     anna = place(rt.store, slug, "Anna Beispiel")
@@ -232,7 +233,7 @@ def test_the_export_and_the_purge_figures_have_the_days(rt: Runtime) -> None:
 def test_migration_0007_copies_each_check_in_to_its_day(settings: Settings) -> None:
     from alembic import command
 
-    from eventkit.store import alembic_config
+    from eventkit.db.store import alembic_config
 
     store = Store(settings.database_url, migrate_schema=False)
     try:

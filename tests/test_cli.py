@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from eventkit.cli import main
-from eventkit.formats import discover
-from eventkit.render import Renderer
-from eventkit.store import Event, Invitation, Person, Store
+from eventkit.core.render import Renderer
+from eventkit.db.store import Event, Invitation, Person, Store
+from eventkit.model.formats import discover
 from tests.conftest import EXAMPLES, TEMPLATES
 from tests.test_spec import GOOD
 

@@ -20,25 +20,25 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from eventkit import invitations
-from eventkit.events import save_event
-from eventkit.invitees import Invitee
-from eventkit.mailsink import MailSink
+from eventkit.core.settings import PROJECT_ROOT
+from eventkit.db.store import OutboxMessage
+from eventkit.devtools.mailsink import MailSink
+from eventkit.events.events import save_event
+from eventkit.invitations import invitations
+from eventkit.mail.transport import transport_for
+from eventkit.model.invitees import Invitee
+from eventkit.model.spec import parse_spec
 from eventkit.runtime import Runtime
-from eventkit.settings import PROJECT_ROOT
-from eventkit.spec import parse_spec
-from eventkit.store import OutboxMessage
-from eventkit.transport import transport_for
 from tests.conftest import TEMPLATES, make_settings
 from tests.flows.cluster import SlowFor
 from tests.test_spec import GOOD
 
 DELIVER = """
 import asyncio, sys
-from eventkit import invitations
+from eventkit.invitations import invitations
 from eventkit.runtime import Runtime
-from eventkit.settings import Settings
-from eventkit.transport import transport_for
+from eventkit.core.settings import Settings
+from eventkit.mail.transport import transport_for
 
 slug, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rt = Runtime.from_settings(Settings.from_env())

@@ -11,11 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from eventkit import evaluation, survey
-from eventkit.evaluation import bar_chart_svg, csv_bytes, number, percent, summarise, summary_markdown, summary_rows
-from eventkit.formats import Text
+from eventkit.model.formats import Text
 from eventkit.runtime import Runtime
-from eventkit.survey import Definition, Question
+from eventkit.survey import evaluation, survey
+from eventkit.survey.evaluation import (
+    bar_chart_svg,
+    csv_bytes,
+    number,
+    percent,
+    summarise,
+    summary_markdown,
+    summary_rows,
+)
+from eventkit.survey.survey import Definition, Question
 from tests.test_survey import PEOPLE, add_attendee, make_ended_event
 
 YES_NO = (("yes", Text({"de": "Ja", "en": "Yes"})), ("maybe", Text({"de": "Vielleicht"})), ("no", Text({"de": "Nein"})))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from eventkit.i18n import LOCALE_DIR, gettext_for, normalise_language
-from eventkit.settings import PROJECT_ROOT
+from eventkit.core.i18n import LOCALE_DIR, gettext_for, normalise_language
+from eventkit.core.settings import PROJECT_ROOT
 
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "translate": (2,)}
 
@@ -21,12 +21,12 @@ def extracted() -> set[str]:
     options = {
         # the renderer's own tag ({% shared %}) must be known, or babel drops the template without a word
         "templates/**.html": {
-            "extensions": "jinja2.ext.i18n,eventkit.render.SharedExtension",
+            "extensions": "jinja2.ext.i18n,eventkit.core.render.SharedExtension",
             "trimmed": "true",
             "silent": "false",
         },
         "templates/**.txt": {
-            "extensions": "jinja2.ext.i18n,eventkit.render.SharedExtension",
+            "extensions": "jinja2.ext.i18n,eventkit.core.render.SharedExtension",
             "trimmed": "true",
             "silent": "false",
         },

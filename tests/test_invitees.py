@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eventkit.invitees import parse_invitees
-from eventkit.validation import ValidationFailed
+from eventkit.core.validation import ValidationFailed
+from eventkit.model.invitees import parse_invitees
 
 
 def errors(raw: bytes, language: str = "en") -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eventkit import lifecycle
-from eventkit.formats import discover
-from eventkit.spec import parse_spec
+from eventkit.model import lifecycle
+from eventkit.model.formats import discover
+from eventkit.model.spec import parse_spec
 from tests.conftest import TEMPLATES
 from tests.test_spec import GOOD
 

@@ -12,7 +12,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from eventkit.mailsink import free_port
+from eventkit.devtools.mailsink import free_port
 
 
 def wait_for_port(port: int, timeout: float = 20) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import idna
 import pytest
 
-from eventkit.mime import CalendarPart, Message, format_address
+from eventkit.mail.mime import CalendarPart, Message, format_address
 
 ICS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:x@example.org\r\n"

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from eventkit import invitations, runtime
-from eventkit.minutes import open_tasks, parse_minutes, stored_minutes, take_input
-from eventkit.series import load_series
-from eventkit.series_store import create_meetings, store_series
-from eventkit.settings import Settings
-from eventkit.store import OutboxMessage
-from eventkit.validation import ValidationFailed
+from eventkit import runtime
+from eventkit.core.settings import Settings
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import OutboxMessage
+from eventkit.invitations import invitations
+from eventkit.model.series import load_series
+from eventkit.recap.minutes import open_tasks, parse_minutes, stored_minutes, take_input
+from eventkit.series.series_store import create_meetings, store_series
 from tests.conftest import EXAMPLES, TEMPLATES
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from eventkit import lifecycle, runtime
-from eventkit.attendance import render_attendance
-from eventkit.events import find_event, format_for, save_event
-from eventkit.registration_form import form_fields, parse_registration
-from eventkit.settings import Settings
-from eventkit.spec import parse_spec
-from eventkit.store import Person, Registration
-from eventkit.tokens import new_nonce
-from eventkit.validation import ValidationFailed
+from eventkit import runtime
+from eventkit.core.settings import Settings
+from eventkit.core.tokens import new_nonce
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Person, Registration
+from eventkit.events.events import find_event, format_for, save_event
+from eventkit.model import lifecycle
+from eventkit.model.registration_form import form_fields, parse_registration
+from eventkit.model.spec import parse_spec
+from eventkit.recap.attendance import render_attendance
 from tests.conftest import TEMPLATES
 
 # the national meeting of seed 004: two days in Nürnberg, parallel workshops on the second day
@@ -60,7 +61,7 @@ def test_registration_asks_for_the_days_and_checks_them() -> None:
 
 
 def format_for_templates(name: str):  # type: ignore[no-untyped-def]
-    from eventkit.formats import discover
+    from eventkit.model.formats import discover
 
     return discover(TEMPLATES)[name]
 
@@ -136,11 +137,11 @@ def test_each_days_attendance_sheet_lists_those_registered_for_that_day(rt: runt
 
 
 def test_invitation_shows_the_programme_per_day(rt: runtime.Runtime) -> None:
-    from eventkit.samples import sample_context
+    from eventkit.devtools.samples import sample_context
 
     spec = parse_spec(TWO_DAYS, TEMPLATES)
     context = sample_context(TEMPLATES, "netzwerktreffen", "de", "https://events.example.org")
-    from eventkit.events import event_view
+    from eventkit.events.events import event_view
 
     context["event"] = event_view(spec, format_for(rt.settings, spec.format))
     out = rt.renderer.email("netzwerktreffen", "invitation", "de", context)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from eventkit.pdf import (
+from eventkit.core.settings import Settings
+from eventkit.documents.pdf import (
     RefusedURL,
     SafeFetcher,
     css_string,
@@ -19,7 +20,6 @@ from eventkit.pdf import (
     render_pdf,
     write_atomic,
 )
-from eventkit.settings import Settings
 from tests.conftest import TEMPLATES
 
 BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
@@ -153,7 +153,7 @@ def test_print_environment_looks_in_the_format_first_and_translates(tmp_path: Pa
     assert env.from_string("{{ _('Page') }}").render() == "Seite"
     assert print_environment(settings, "barcamp", "en").from_string("{{ _('Page') }}").render() == "Page"
     # the email environment is not changed by the print filters
-    from eventkit.pdf import _renderer
+    from eventkit.documents.pdf import _renderer
 
     assert "markdown" not in _renderer(settings.template_dir).environment("barcamp", "de").filters
 

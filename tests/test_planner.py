@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventkit.planner import (
+from eventkit.model.planner import (
     Grid,
     Plan,
     Reason,
@@ -374,7 +374,7 @@ def test_every_reason_reads_in_german_and_english() -> None:
         "missed": 3,
         "count": 1,
     }
-    from eventkit.planner import _TEXTS
+    from eventkit.model.planner import _TEXTS
 
     for code in _TEXTS:
         german, english = describe(Reason(code, params)), describe(Reason(code, params), "en")

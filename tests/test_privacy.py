@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from eventkit import consents, privacy, retention, runtime
-from eventkit.runtime import Runtime
-from eventkit.store import (
+from eventkit import runtime
+from eventkit.consent import consents
+from eventkit.db.store import (
     ConsentRecord,
     Invitation,
     OutboxMessage,
@@ -22,6 +22,8 @@ from eventkit.store import (
     SessionProposal,
     SurveyToken,
 )
+from eventkit.privacy import privacy, retention
+from eventkit.runtime import Runtime
 from tests.conftest import make_settings
 from tests.test_retention import SUPPORT, attend, make_event
 
@@ -158,7 +160,7 @@ def test_forget_is_one_transaction(rt: Runtime, stored: dict[str, int], monkeypa
 
 
 def make_spec_of(rt: Runtime, slug: str) -> Any:
-    from eventkit.registrations import event_spec
+    from eventkit.registration.registrations import event_spec
 
     return event_spec(rt, slug)
 

@@ -17,14 +17,15 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from eventkit import recap, runtime
-from eventkit.events import find_event, save_event
-from eventkit.pdf import SafeFetcher
-from eventkit.settings import Settings
-from eventkit.spec import EventSpec, load_spec, parse_spec
-from eventkit.store import Checkin, OutboxMessage, Person, Registration
-from eventkit.tokens import new_nonce
-from eventkit.validation import ValidationFailed
+from eventkit import runtime
+from eventkit.core.settings import Settings
+from eventkit.core.tokens import new_nonce
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Checkin, OutboxMessage, Person, Registration
+from eventkit.documents.pdf import SafeFetcher
+from eventkit.events.events import find_event, save_event
+from eventkit.model.spec import EventSpec, load_spec, parse_spec
+from eventkit.recap import recap
 from tests.conftest import EXAMPLES, TEMPLATES
 from tests.test_pdf import Hits, http_server, pdf_text  # noqa: F401 - the fixture is used here too
 
@@ -306,7 +307,7 @@ def test_without_check_ins_the_figures_say_so(rt: runtime.Runtime, tmp_path: Pat
 
 
 def test_a_multi_day_recap_gives_attendance_per_day(rt: runtime.Runtime, tmp_path: Path) -> None:
-    from eventkit import checkins
+    from eventkit.door import checkins
     from tests.test_spec import GOOD
 
     slug = add_event(rt, "fachvernetzung", GOOD.replace("end: 2027-11-20T17:00", "end: 2027-11-21T17:00"))
@@ -387,7 +388,7 @@ def test_nothing_anyone_writes_is_fetched_or_executed(
 
     monkeypatch.setattr(SafeFetcher, "fetch", counting)
     result = recap.render_recap(rt, slug)
-    from eventkit.attendance import render_attendance
+    from eventkit.recap.attendance import render_attendance
 
     listed = render_attendance(rt, slug, blank=True)
     assert hits.paths == []
@@ -459,7 +460,7 @@ def test_a_large_recap_is_linked_and_the_link_is_personal(rt: runtime.Runtime) -
         assert client.get(f"/e/{slug}/recap.pdf").status_code == 404
         assert client.get(f"/e/{slug}/recap.pdf?t={int(head) + 1}.{mac}").status_code == 404
     # the token is bound to the purpose: a manage token of the same registration does not open it
-    from eventkit.tokens import signed_token
+    from eventkit.core.tokens import signed_token
 
     with rt.store.session() as session:
         reg = session.get(Registration, int(head))

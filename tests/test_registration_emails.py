@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_date
 
-from eventkit.formats import discover
-from eventkit.mail import Recipient
-from eventkit.render import RenderedEmail, Renderer
-from eventkit.samples import sample_context
+from eventkit.core.render import RenderedEmail, Renderer
+from eventkit.devtools.samples import sample_context
+from eventkit.mail.compose import Recipient
+from eventkit.model.formats import discover
 from tests.conftest import TEMPLATES
 
 FORMATS = sorted(discover(TEMPLATES))

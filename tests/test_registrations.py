@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from eventkit import notifications, registrations
-from eventkit.events import EventNotFound, save_event
-from eventkit.registration_form import RegistrationInput
-from eventkit.registrations import InvalidLink, RegistrationClosed, confirm, counts, submit
+from eventkit.core.tokens import token_hash
+from eventkit.db.store import Invitation, OutboxMessage, Person, Registration
+from eventkit.events.events import EventNotFound, save_event
+from eventkit.mail import notifications
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import parse_spec
+from eventkit.registration import registrations
+from eventkit.registration.registrations import InvalidLink, RegistrationClosed, confirm, counts, submit
 from eventkit.runtime import Runtime
-from eventkit.spec import parse_spec
-from eventkit.store import Invitation, OutboxMessage, Person, Registration
-from eventkit.tokens import token_hash
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
 

@@ -16,17 +16,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from eventkit import notifications, registrations
-from eventkit.events import save_event
-from eventkit.formats import discover
-from eventkit.registration_form import RegistrationInput
-from eventkit.reminders import enqueue_reminders
-from eventkit.render import RenderedEmail, Renderer
+from eventkit.core.render import RenderedEmail, Renderer
+from eventkit.core.tokens import token_hash
+from eventkit.db.store import Event, Invitation, OutboxMessage, Person
+from eventkit.devtools.samples import sample_context
+from eventkit.events.events import save_event
+from eventkit.mail import notifications
+from eventkit.model.formats import discover
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import parse_spec
+from eventkit.registration import registrations
+from eventkit.reminders.reminders import enqueue_reminders
 from eventkit.runtime import Runtime
-from eventkit.samples import sample_context
-from eventkit.spec import parse_spec
-from eventkit.store import Event, Invitation, OutboxMessage, Person
-from eventkit.tokens import token_hash
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from eventkit.formats import discover
-from eventkit.render import Renderer
-from eventkit.samples import sample_context
+from eventkit.core.render import Renderer
+from eventkit.devtools.samples import sample_context
+from eventkit.model.formats import discover
 from tests.conftest import TEMPLATES
 
 FORMATS = sorted(discover(TEMPLATES))
@@ -109,7 +109,7 @@ def test_shared_parts_never_carry_one_recipients_data_to_another(format_name: st
     # the person, or the second person would see the first one's name or link
     from types import SimpleNamespace
 
-    from eventkit.mail import Recipient
+    from eventkit.mail.compose import Recipient
 
     renderer = Renderer(TEMPLATES)
     people = [
@@ -138,7 +138,7 @@ def test_shared_parts_never_carry_one_recipients_data_to_another(format_name: st
 def test_a_new_format_is_one_new_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from eventkit.spec import parse_spec
+    from eventkit.model.spec import parse_spec
 
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES, templates)

@@ -13,15 +13,10 @@ import pytest
 import yaml
 from sqlalchemy import func, select, update
 
-from eventkit import checkins, consents, registrations, retention
-from eventkit.events import save_event
-from eventkit.invitations import import_invitees
-from eventkit.invitees import Invitee
-from eventkit.recap import event_dir
-from eventkit.registration_form import RegistrationInput
-from eventkit.runtime import Runtime
-from eventkit.spec import EventSpec, parse_spec
-from eventkit.store import (
+from eventkit.consent import consents
+from eventkit.core.tokens import token_hash
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import (
     ConsentRecord,
     Event,
     Invitation,
@@ -32,8 +27,16 @@ from eventkit.store import (
     SurveyResponse,
     SurveyToken,
 )
-from eventkit.tokens import token_hash
-from eventkit.validation import ValidationFailed
+from eventkit.door import checkins
+from eventkit.events.events import save_event
+from eventkit.invitations.invitations import import_invitees
+from eventkit.model.invitees import Invitee
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import EventSpec, parse_spec
+from eventkit.privacy import retention
+from eventkit.recap.recap import event_dir
+from eventkit.registration import registrations
+from eventkit.runtime import Runtime
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
 from tests.test_survey import ended_spec_text

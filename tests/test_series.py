@@ -18,16 +18,23 @@ import recurring_ical_events
 import vobject
 from sqlalchemy import func, select
 
-from eventkit import notifications, registrations, retention, runtime
-from eventkit.changes import UPDATED, enqueue_change, previous_of
-from eventkit.events import save_event
-from eventkit.invitations import import_invitees, plan_batches, prepare_batch
-from eventkit.invitees import Invitee
-from eventkit.privacy import export_person, forget_person
-from eventkit.registration_form import RegistrationInput
-from eventkit.series import load_series, occurrences, parse_series, rhythm
-from eventkit.series_calendar import SeriesFacts, SeriesInvite
-from eventkit.series_store import (
+from eventkit import runtime
+from eventkit.core.settings import Settings
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration
+from eventkit.events.changes import UPDATED, enqueue_change, previous_of
+from eventkit.events.events import save_event
+from eventkit.invitations.invitations import import_invitees, plan_batches, prepare_batch
+from eventkit.mail import notifications
+from eventkit.model.invitees import Invitee
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.series import load_series, occurrences, parse_series, rhythm
+from eventkit.model.spec import EventSpec
+from eventkit.privacy import retention
+from eventkit.privacy.privacy import export_person, forget_person
+from eventkit.registration import registrations
+from eventkit.series.series_calendar import SeriesFacts, SeriesInvite
+from eventkit.series.series_store import (
     INVITATION,
     UPDATE,
     apply_to_meetings,
@@ -41,10 +48,6 @@ from eventkit.series_store import (
     series_path,
     store_series,
 )
-from eventkit.settings import Settings
-from eventkit.spec import EventSpec
-from eventkit.store import Event, Invitation, OutboxMessage, Person, Registration
-from eventkit.validation import ValidationFailed
 from tests.conftest import EXAMPLES, TEMPLATES
 
 BERLIN = ZoneInfo("Europe/Berlin")

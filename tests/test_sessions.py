@@ -13,17 +13,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from eventkit import planner, recap, registrations, sessions
-from eventkit.events import save_event
-from eventkit.invitations import import_invitees
-from eventkit.invitees import Invitee
-from eventkit.registration_form import RegistrationInput
-from eventkit.registrations import InvalidLink
+from eventkit.core.tokens import signed_token, token_hash
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Event, Invitation, OutboxMessage, Person, SessionProposal
+from eventkit.events.events import save_event
+from eventkit.invitations.invitations import import_invitees
+from eventkit.model import planner
+from eventkit.model.invitees import Invitee
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import EventSpec, parse_spec
+from eventkit.recap import recap
+from eventkit.registration import registrations
+from eventkit.registration.registrations import InvalidLink
 from eventkit.runtime import Runtime
-from eventkit.spec import EventSpec, parse_spec
-from eventkit.store import Event, Invitation, OutboxMessage, Person, SessionProposal
-from eventkit.tokens import signed_token, token_hash
-from eventkit.validation import ValidationFailed
+from eventkit.sessions import sessions
 from tests.conftest import TEMPLATES, make_settings
 
 DAY = date.today() + timedelta(days=30)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from eventkit.settings import Settings, SettingsError, SmtpConfig
+from eventkit.core.settings import Settings, SettingsError, SmtpConfig
 
 
 def test_smtp_urls() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eventkit.spec import load_spec, parse_spec
-from eventkit.validation import ValidationFailed
+from eventkit.core.validation import ValidationFailed
+from eventkit.model.spec import load_spec, parse_spec
 from tests.conftest import EXAMPLES, TEMPLATES
 
 GOOD = """\

@@ -12,18 +12,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select, update
 
-from eventkit import checkins, registrations, survey
-from eventkit.events import save_event
-from eventkit.formats import discover
-from eventkit.invitations import import_invitees
-from eventkit.invitees import Invitee
-from eventkit.registration_form import RegistrationInput
+from eventkit.core.tokens import signed_token, token_hash
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration, SurveyResponse, SurveyToken
+from eventkit.door import checkins
+from eventkit.events.events import save_event
+from eventkit.invitations.invitations import import_invitees
+from eventkit.model.formats import discover
+from eventkit.model.invitees import Invitee
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import EventSpec, parse_spec
+from eventkit.registration import registrations
 from eventkit.runtime import Runtime
-from eventkit.spec import EventSpec, parse_spec
-from eventkit.store import Event, Invitation, OutboxMessage, Person, Registration, SurveyResponse, SurveyToken
-from eventkit.survey import AlreadyAnswered, InvalidSurveyLink, SurveyClosed
-from eventkit.tokens import signed_token, token_hash
-from eventkit.validation import ValidationFailed
+from eventkit.survey import survey
+from eventkit.survey.survey import AlreadyAnswered, InvalidSurveyLink, SurveyClosed
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from eventkit.mailsink import MailSink, SinkHandler
-from eventkit.mime import Message
-from eventkit.outbox import Outgoing
-from eventkit.settings import SmtpConfig
-from eventkit.transport import MailDirTransport, SmtpTransport
+from eventkit.core.settings import SmtpConfig
+from eventkit.devtools.mailsink import MailSink, SinkHandler
+from eventkit.mail.mime import Message
+from eventkit.mail.outbox import Outgoing
+from eventkit.mail.transport import MailDirTransport, SmtpTransport
 from tests.smtp_servers import DeferOnceHandler, DropHandler, RefuseHandler
 
 
@@ -86,7 +86,7 @@ def test_dropped_connection_defers_the_message_in_flight_and_reconnects_for_the_
 
 
 def test_unreachable_server_defers_everything() -> None:
-    from eventkit.mailsink import free_port
+    from eventkit.devtools.mailsink import free_port
 
     config = SmtpConfig.from_url(f"smtp://127.0.0.1:{free_port()}?starttls=off&timeout=2")
     results = asyncio.run(SmtpTransport(config).send([outgoing(1), outgoing(2)]))

@@ -1,12 +1,12 @@
 """eventkit: the lifecycle of civil-society network meetings, from invitation to recap, as Prefect flows."""
 
-from eventkit.formats import Format, discover
-from eventkit.mail import Recipient, compose
-from eventkit.render import Renderer
-from eventkit.settings import Settings
-from eventkit.spec import EventSpec, load_spec, parse_spec
-from eventkit.store import Store
-from eventkit.validation import Problem, ValidationFailed
+from eventkit.core.render import Renderer
+from eventkit.core.settings import Settings
+from eventkit.core.validation import Problem, ValidationFailed
+from eventkit.db.store import Store
+from eventkit.mail.compose import Recipient, compose
+from eventkit.model.formats import Format, discover
+from eventkit.model.spec import EventSpec, load_spec, parse_spec
 
 __version__ = "0.1.0"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from eventkit.render import Renderer
-from eventkit.settings import Settings
-from eventkit.store import Store
+from eventkit.core.render import Renderer
+from eventkit.core.settings import Settings
+from eventkit.db.store import Store
 
 
 @dataclass

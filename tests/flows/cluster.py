@@ -37,15 +37,15 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import create_engine, func, select, text
 
 from eventkit import runtime
-from eventkit.events import save_event
-from eventkit.invitations import import_invitees
-from eventkit.invitees import Invitee
-from eventkit.mailsink import MailSink, SinkHandler, free_port
-from eventkit.registration_form import RegistrationInput
-from eventkit.registrations import submit
-from eventkit.settings import PROJECT_ROOT, Settings
-from eventkit.spec import parse_spec
-from eventkit.store import OutboxMessage
+from eventkit.core.settings import PROJECT_ROOT, Settings
+from eventkit.db.store import OutboxMessage
+from eventkit.devtools.mailsink import MailSink, SinkHandler, free_port
+from eventkit.events.events import save_event
+from eventkit.invitations.invitations import import_invitees
+from eventkit.model.invitees import Invitee
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import parse_spec
+from eventkit.registration.registrations import submit
 from flows.relay import CONNECTIONS
 from tests.conftest import POSTGRES_URL, TEMPLATES
 from tests.flows.prefect_server import deploy_args

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from eventkit.settings import PROJECT_ROOT
+from eventkit.core.settings import PROJECT_ROOT
 
 
 def deploy_args(root: Path = PROJECT_ROOT) -> tuple[str, ...]:

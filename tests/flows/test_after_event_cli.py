@@ -11,10 +11,13 @@ from random import Random
 import pytest
 from click.testing import CliRunner
 
-from eventkit import checkins, registrations, runtime, survey
+from eventkit import runtime
 from eventkit.cli import main
-from eventkit.events import save_event
-from eventkit.spec import parse_spec
+from eventkit.door import checkins
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
+from eventkit.registration import registrations
+from eventkit.survey import survey
 from tests.conftest import EXAMPLES, TEMPLATES, make_settings
 from tests.test_reminders import invited
 from tests.test_spec import GOOD

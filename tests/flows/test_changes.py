@@ -16,9 +16,9 @@ from prefect.states import Scheduled
 
 from eventkit import runtime
 from eventkit.cli import main
-from eventkit.events import save_event
-from eventkit.mailsink import MailSink
-from eventkit.spec import parse_spec
+from eventkit.devtools.mailsink import MailSink
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
 from flows.changes import event_changed
 from tests.conftest import TEMPLATES, make_settings
 from tests.flows.test_delivery import flow_run_name, invite, parsed, register

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from eventkit import registrations, runtime
-from eventkit.events import save_event
-from eventkit.invitations import import_invitees
-from eventkit.invitees import Invitee
-from eventkit.mailsink import MailSink, Received
-from eventkit.registration_form import RegistrationInput
-from eventkit.spec import parse_spec
-from eventkit.store import Invitation, OutboxMessage, Person, Registration
-from eventkit.tokens import token_hash
+from eventkit import runtime
+from eventkit.core.tokens import token_hash
+from eventkit.db.store import Invitation, OutboxMessage, Person, Registration
+from eventkit.devtools.mailsink import MailSink, Received
+from eventkit.events.events import save_event
+from eventkit.invitations.invitations import import_invitees
+from eventkit.model.invitees import Invitee
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import parse_spec
+from eventkit.registration import registrations
 from flows.delivery import deliver_outbox
 from tests.conftest import TEMPLATES, make_settings
 from tests.smtp_servers import DeferOnceHandler

@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from eventkit import runtime
-from eventkit.events import save_event
-from eventkit.mailsink import MailSink, Received, free_port
-from eventkit.settings import PROJECT_ROOT, Settings
-from eventkit.spec import parse_spec
+from eventkit.core.settings import PROJECT_ROOT, Settings
+from eventkit.devtools.mailsink import MailSink, Received, free_port
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
 from tests.conftest import TEMPLATES
 from tests.flows.prefect_server import deploy_args
 from tests.flows.test_delivery import calendar_method, invite, parsed, register

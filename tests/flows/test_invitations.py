@@ -13,12 +13,12 @@ import vobject
 from sqlalchemy import func, select
 
 from eventkit import runtime
-from eventkit.events import save_event
-from eventkit.mailsink import MailSink, SinkHandler
-from eventkit.settings import Settings
-from eventkit.spec import parse_spec
-from eventkit.store import Invitation, OutboxMessage
-from eventkit.tokens import verify
+from eventkit.core.settings import Settings
+from eventkit.core.tokens import verify
+from eventkit.db.store import Invitation, OutboxMessage
+from eventkit.devtools.mailsink import MailSink, SinkHandler
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
 from flows.invitations import send_invitations
 from tests.conftest import TEMPLATES, make_settings
 from tests.smtp_servers import DeferOnceHandler, DropHandler, RefuseHandler

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from eventkit import lifecycle, runtime
-from eventkit.events import save_event
-from eventkit.spec import parse_spec
+from eventkit import runtime
+from eventkit.events.events import save_event
+from eventkit.model import lifecycle
+from eventkit.model.spec import parse_spec
 from flows.lifecycle import event_lifecycle
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD

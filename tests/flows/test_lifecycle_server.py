@@ -23,11 +23,11 @@ import httpx
 import icalendar
 import pytest
 
-from eventkit.events import save_event
-from eventkit.mailsink import MailSink, free_port
+from eventkit.core.settings import PROJECT_ROOT, Settings
+from eventkit.devtools.mailsink import MailSink, free_port
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
 from eventkit.runtime import Runtime
-from eventkit.settings import PROJECT_ROOT, Settings
-from eventkit.spec import parse_spec
 from tests.conftest import TEMPLATES
 from tests.flows.prefect_server import deploy_args
 from tests.flows.test_delivery import parsed

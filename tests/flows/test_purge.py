@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from eventkit import runtime
-from eventkit.changes import previous_of
-from eventkit.mailsink import MailSink
-from eventkit.outbox import DeliveryReport
-from eventkit.reports import delivery_markdown
+from eventkit.devtools.mailsink import MailSink
+from eventkit.events.changes import previous_of
+from eventkit.mail.outbox import DeliveryReport
+from eventkit.mail.reports import delivery_markdown
 from flows.changes import event_changed
 from flows.delivery import deliver_outbox
 from flows.invitations import send_invitations

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from eventkit import recap, runtime
-from eventkit.mailsink import MailSink
+from eventkit import runtime
+from eventkit.devtools.mailsink import MailSink
+from eventkit.recap import recap
 from flows.recap import FachvernetzungRecapInput, attendance_list, input_model, recap_flow
 from tests.conftest import EXAMPLES, make_settings
 from tests.flows.test_delivery import flow_run_name, parsed

@@ -11,11 +11,11 @@ import pytest
 from prefect import get_client
 
 from eventkit import runtime
-from eventkit.events import save_event
-from eventkit.mailsink import MailSink
-from eventkit.settings import Settings, SettingsError
-from eventkit.spec import parse_spec
-from eventkit.transport import Pacer
+from eventkit.core.settings import Settings, SettingsError
+from eventkit.devtools.mailsink import MailSink
+from eventkit.events.events import save_event
+from eventkit.mail.transport import Pacer
+from eventkit.model.spec import parse_spec
 from flows.relay import CONNECTIONS, RATE, wanted_limits
 from flows.reminders import send_reminder
 from tests.conftest import TEMPLATES, make_settings

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from eventkit import runtime
-from eventkit.events import save_event
-from eventkit.mailsink import MailSink
-from eventkit.spec import parse_spec
+from eventkit.devtools.mailsink import MailSink
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
 from flows.reminders import send_reminder
 from tests.conftest import TEMPLATES, make_settings
 from tests.flows.test_delivery import calendar_method, flow_run_name, invite, parsed, register
@@ -65,8 +65,8 @@ def test_each_reminder_run_leaves_the_registration_table(rt: runtime.Runtime, si
     import httpx
     from prefect.settings import PREFECT_API_URL
 
-    from eventkit import registrations
-    from eventkit.registration_form import RegistrationInput
+    from eventkit.model.registration_form import RegistrationInput
+    from eventkit.registration import registrations
 
     slug = save_event(rt.store, rt.settings, parse_spec(GOOD.replace("capacity: 40", "capacity: 1"), TEMPLATES)).slug
     invite(rt, slug, "ayse@example.org", "Ayşe Yılmaz", "token-ayse")

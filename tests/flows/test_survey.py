@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from eventkit import runtime, survey
-from eventkit.mailsink import MailSink
-from eventkit.store import OutboxMessage
+from eventkit import runtime
+from eventkit.db.store import OutboxMessage
+from eventkit.devtools.mailsink import MailSink
+from eventkit.survey import survey
 from flows.survey import evaluate_survey, send_survey, send_survey_reminder
 from tests.conftest import make_settings
 from tests.flows.test_delivery import flow_run_name, parsed

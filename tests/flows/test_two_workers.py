@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from eventkit import invitations
-from eventkit.events import save_event
-from eventkit.invitees import Invitee
-from eventkit.mailsink import MailSink
+from eventkit.db.store import OutboxMessage
+from eventkit.devtools.mailsink import MailSink
+from eventkit.events.events import save_event
+from eventkit.invitations import invitations
+from eventkit.mail.transport import transport_for
+from eventkit.model.invitees import Invitee
+from eventkit.model.spec import parse_spec
 from eventkit.runtime import Runtime
-from eventkit.spec import parse_spec
-from eventkit.store import OutboxMessage
-from eventkit.transport import transport_for
 from tests.conftest import TEMPLATES, make_settings
 from tests.flows.cluster import Cluster, SlowFor, campaign, cluster, postgres_unreachable, seed
 from tests.test_spec import GOOD

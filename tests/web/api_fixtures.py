@@ -16,11 +16,11 @@ import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from eventkit.events import save_event
+from eventkit.core.tokens import token_hash
+from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration
+from eventkit.events.events import save_event
+from eventkit.model.spec import EventSpec, parse_spec
 from eventkit.runtime import Runtime
-from eventkit.spec import EventSpec, parse_spec
-from eventkit.store import Event, Invitation, OutboxMessage, Person, Registration
-from eventkit.tokens import token_hash
 from eventkit.web.app import create_app
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from eventkit.db.store import Checkin
 from eventkit.runtime import Runtime
-from eventkit.store import Checkin
 from eventkit.web import create_app
 from tests.test_checkins import FRIDAY, THURSDAY, add_event, place
 from tests.test_spec import GOOD

@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from eventkit.db.store import Checkin
 from eventkit.runtime import Runtime
-from eventkit.store import Checkin
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_checkins import FRIDAY, add_event, place

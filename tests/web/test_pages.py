@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from eventkit.events import save_event
+from eventkit.db.store import OutboxMessage, Registration
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
 from eventkit.runtime import Runtime
-from eventkit.spec import parse_spec
-from eventkit.store import OutboxMessage, Registration
 from eventkit.web import create_app
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD

@@ -16,13 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from eventkit import consents, registrations
-from eventkit.invitations import import_invitees, plan_batches, prepare_batch
-from eventkit.invitees import Invitee
+from eventkit.consent import consents
+from eventkit.core.tokens import signed_token
+from eventkit.db.store import ConsentRecord, Invitation, OutboxMessage, Person, Registration
+from eventkit.invitations.invitations import import_invitees, plan_batches, prepare_batch
+from eventkit.model.invitees import Invitee
+from eventkit.model.spec import EventSpec
+from eventkit.registration import registrations
 from eventkit.runtime import Runtime
-from eventkit.spec import EventSpec
-from eventkit.store import ConsentRecord, Invitation, OutboxMessage, Person, Registration
-from eventkit.tokens import signed_token
 from eventkit.web import create_app
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_retention import attend, make_event

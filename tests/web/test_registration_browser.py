@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from eventkit.events import save_event
-from eventkit.mailsink import MailSink
+from eventkit.devtools.mailsink import MailSink
+from eventkit.events.events import save_event
+from eventkit.model.spec import parse_spec
 from eventkit.runtime import Runtime
-from eventkit.spec import parse_spec
 from eventkit.web import create_app
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from eventkit import sessions
 from eventkit.runtime import Runtime
+from eventkit.sessions import sessions
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_sessions import BARCAMP, PEOPLE, Someone, make_event, register

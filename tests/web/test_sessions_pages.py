@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from eventkit import sessions
+from eventkit.db.store import OutboxMessage, SessionInterest, SessionPlan, SessionProposal
+from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
-from eventkit.spec import EventSpec
-from eventkit.store import OutboxMessage, SessionInterest, SessionPlan, SessionProposal
+from eventkit.sessions import sessions
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_sessions import BARCAMP, NETZWERKTREFFEN, PEOPLE, Someone, make_event, register
@@ -180,7 +180,7 @@ def test_people_without_a_place_and_unknown_sessions(
 ) -> None:
     spec, (ayse, dmitri, *_rest) = camp
     _html, token = board(client, spec.slug, dmitri)
-    from eventkit import registrations
+    from eventkit.registration import registrations
 
     registrations.cancel(rt, spec.slug, dmitri.token)
     answer = client.get(f"/e/{spec.slug}/sessions", params={"t": dmitri.token})

@@ -15,10 +15,11 @@ import pytest
 from playwright.sync_api import Page, Response, expect
 from sqlalchemy import select
 
-from eventkit import delivery, survey
+from eventkit.db.store import SurveyResponse
+from eventkit.mail import delivery
+from eventkit.mail.transport import transport_for
 from eventkit.runtime import Runtime
-from eventkit.store import SurveyResponse
-from eventkit.transport import transport_for
+from eventkit.survey import survey
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_survey import PEOPLE, make_ended_event

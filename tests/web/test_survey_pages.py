@@ -17,12 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from eventkit import delivery, survey
+from eventkit.core.tokens import signed_token
+from eventkit.db.store import Registration, SurveyResponse, SurveyToken
+from eventkit.mail import delivery
+from eventkit.mail.transport import transport_for
+from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
-from eventkit.spec import EventSpec
-from eventkit.store import Registration, SurveyResponse, SurveyToken
-from eventkit.tokens import signed_token
-from eventkit.transport import transport_for
+from eventkit.survey import survey
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_survey import PEOPLE, Attendee, add_attendee, make_ended_event

@@ -18,15 +18,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from eventkit import checkins, registrations
-from eventkit.events import format_for
-from eventkit.i18n import gettext_for
-from eventkit.multiday import attends, per_day
-from eventkit.registration_form import CORE_LABELS, answers_summary
-from eventkit.registrations import InvalidLink
-from eventkit.spec import EventSpec
-from eventkit.store import Event, Registration
-from eventkit.validation import ValidationFailed
+from eventkit.core.i18n import gettext_for
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Event, Registration
+from eventkit.door import checkins
+from eventkit.events.events import format_for
+from eventkit.model.multiday import attends, per_day
+from eventkit.model.registration_form import CORE_LABELS, answers_summary
+from eventkit.model.spec import EventSpec
+from eventkit.registration import registrations
+from eventkit.registration.registrations import InvalidLink
 from eventkit.web.app import Web
 from eventkit.web.pages import field_text, form_values
 from eventkit.web.security import ADMIN_COOKIE, client_address, set_cookie

@@ -16,12 +16,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from eventkit import registrations
-from eventkit.events import load_event
-from eventkit.i18n import gettext_for
-from eventkit.registration_form import parse_registration
-from eventkit.registrations import RegistrationClosed
-from eventkit.validation import ValidationFailed
+from eventkit.core.i18n import gettext_for
+from eventkit.core.validation import ValidationFailed
+from eventkit.events.events import load_event
+from eventkit.model.registration_form import parse_registration
+from eventkit.registration import registrations
+from eventkit.registration.registrations import RegistrationClosed
 from eventkit.web.app import Web
 from eventkit.web.security import client_address
 

@@ -15,9 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from eventkit import __version__
-from eventkit.events import EventNotFound
-from eventkit.formats import discover
-from eventkit.i18n import LANGUAGES, gettext_for, normalise_language
+from eventkit.core.i18n import LANGUAGES, gettext_for, normalise_language
+from eventkit.events.events import EventNotFound
+from eventkit.model.formats import discover
 from eventkit.runtime import Runtime
 from eventkit.web.pump import Pump
 from eventkit.web.security import CSRF_COOKIE, AdminAuth, Csrf, RateLimiter, set_cookie

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
-from eventkit import recap
-from eventkit.i18n import gettext_for
+from eventkit.core.i18n import gettext_for
+from eventkit.recap import recap
 from eventkit.web.app import Web
 
 router = APIRouter(include_in_schema=False)

@@ -15,16 +15,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from eventkit import registrations
-from eventkit.calendar import Invite
-from eventkit.events import calendar_event, event_view, format_for, load_event
-from eventkit.formats import Format
-from eventkit.i18n import gettext_for
-from eventkit.registration_form import CORE_LABELS, FormField, label_of, parse_registration
-from eventkit.registrations import InvalidLink, RegistrationClosed
-from eventkit.spec import EventSpec
-from eventkit.store import Event, Registration
-from eventkit.validation import ValidationFailed
+from eventkit.core.i18n import gettext_for
+from eventkit.core.validation import ValidationFailed
+from eventkit.db.store import Event, Registration
+from eventkit.events.events import calendar_event, event_view, format_for, load_event
+from eventkit.mail.ical import Invite
+from eventkit.model.formats import Format
+from eventkit.model.registration_form import CORE_LABELS, FormField, label_of, parse_registration
+from eventkit.model.spec import EventSpec
+from eventkit.registration import registrations
+from eventkit.registration.registrations import InvalidLink, RegistrationClosed
 from eventkit.web.app import Web
 from eventkit.web.security import client_address
 

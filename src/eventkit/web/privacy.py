@@ -17,10 +17,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from eventkit import consents, registrations, retention
-from eventkit.consents import InvalidUnsubscribeLink
-from eventkit.i18n import gettext_for
-from eventkit.registrations import InvalidLink
+from eventkit.consent import consents
+from eventkit.consent.consents import InvalidUnsubscribeLink
+from eventkit.core.i18n import gettext_for
+from eventkit.privacy import retention
+from eventkit.registration import registrations
+from eventkit.registration.registrations import InvalidLink
 from eventkit.web.app import NO_FORMAT, Web
 from eventkit.web.pages import event_context, field_text, form_values, load, web_of
 

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from typing import Any
 
-from eventkit import delivery
+from eventkit.mail import delivery
 from eventkit.runtime import Runtime
 
 log = logging.getLogger("eventkit.web")
@@ -165,5 +165,5 @@ def _process_context() -> multiprocessing.context.BaseContext:
     but a fork of multiprocessing's fork server, a fresh interpreter that has imported the delivery code
     once; starting a delivery process then takes milliseconds, not the second a new interpreter needs."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["eventkit.delivery"])
+    context.set_forkserver_preload(["eventkit.mail.delivery"])
     return context

@@ -15,11 +15,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from eventkit import planner, sessions
-from eventkit.i18n import gettext_for
-from eventkit.pdf import markdown_html
-from eventkit.registrations import InvalidLink
-from eventkit.validation import ValidationFailed
+from eventkit.core.i18n import gettext_for
+from eventkit.core.validation import ValidationFailed
+from eventkit.documents.pdf import markdown_html
+from eventkit.model import planner
+from eventkit.registration.registrations import InvalidLink
+from eventkit.sessions import sessions
 from eventkit.web.admin import _refuse
 from eventkit.web.app import Web
 from eventkit.web.pages import event_context, field_text, form_values, load, web_of

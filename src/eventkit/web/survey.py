@@ -1,6 +1,6 @@
 """The survey pages: the form behind a personal survey link, and what a used, closed or wrong link shows.
 
-The GET only shows; the answers are a POST with a CSRF token, stored once per link (eventkit.survey).
+The GET only shows; the answers are a POST with a CSRF token, stored once per link (eventkit.survey.survey).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from eventkit import survey
-from eventkit.i18n import gettext_for
-from eventkit.survey import AlreadyAnswered, Definition, InvalidSurveyLink, SurveyClosed
-from eventkit.validation import ValidationFailed
+from eventkit.core.i18n import gettext_for
+from eventkit.core.validation import ValidationFailed
+from eventkit.survey import survey
+from eventkit.survey.survey import AlreadyAnswered, Definition, InvalidSurveyLink, SurveyClosed
 from eventkit.web.app import Web
 from eventkit.web.pages import event_context, field_text, form_values, load, web_of
 from eventkit.web.security import client_address

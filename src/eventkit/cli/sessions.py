@@ -1,0 +1,114 @@
+"""`eventkit sessions` and `eventkit groups`: the BarCamp's session plan and the Netzwerktreffen's working groups."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from eventkit.cli import _, _lang, user_errors
+from eventkit.core.settings import Settings
+
+
+def _runtime(slug: str):  # type: ignore[no-untyped-def]
+    from eventkit import runtime
+    from eventkit.events.events import load_event
+
+    rt = runtime.configure(Settings.from_env())
+    with rt.store.session() as session:
+        load_event(session, slug)
+    return rt
+
+
+@click.group()
+def sessions() -> None:
+    """BarCamp sessions: plan them into the grid and publish the plan."""
+
+
+@sessions.command("plan")
+@click.argument("slug")
+@user_errors
+def sessions_plan(slug: str) -> None:
+    """Plan the proposed sessions of event SLUG into its grid (a draft; sessions frozen by hand stay)."""
+    from eventkit.model import planner
+    from eventkit.sessions import sessions as board
+
+    rt = _runtime(slug)
+    try:
+        plan = board.plan(rt, slug)
+    except board.NoGrid:
+        click.echo(
+            _(
+                "The event %(slug)s has no grid yet: give session_grid (or rounds and tables) in its spec, "
+                "or set it on the organisers' page.",
+                slug=slug,
+            ),
+            err=True,
+        )
+        raise SystemExit(2) from None
+    click.echo(
+        _(
+            "%(placed)s sessions placed, %(unplaced)s not placed; %(served)s of %(interest)s interests served.",
+            placed=len(plan.placements),
+            unplaced=len(plan.unplaced),
+            served=plan.served,
+            interest=plan.interest,
+        )
+    )
+    for reason in plan.reasons:
+        click.echo("- " + planner.describe(reason, _lang()))
+
+
+@sessions.command("publish")
+@click.argument("slug")
+@click.option("--send", is_flag=True, help="Email the plan to everyone registered (each version once).")
+@click.option("--pdf", "pdf", type=click.Path(path_type=Path), default=None, help="Write the wall poster here.")
+@user_errors
+def sessions_publish(slug: str, send: bool, pdf: Path | None) -> None:
+    """Publish the draft plan of event SLUG at /e/SLUG/plan (and /e/SLUG/plan.pdf)."""
+    from eventkit.mail import delivery
+    from eventkit.mail.transport import transport_for
+    from eventkit.sessions import sessions as board
+
+    rt = _runtime(slug)
+    try:
+        published = board.publish(rt, slug)
+    except (board.NoGrid, board.NotPublished, LookupError):
+        click.echo(_("There is no plan to publish for %(slug)s: plan it first.", slug=slug), err=True)
+        raise SystemExit(2) from None
+    click.echo(_("Plan version %(version)s published.", version=published.version))
+    if send:
+        board.enqueue_plan_emails(rt, slug)
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), slug=slug, rt=rt))
+        click.echo(_("%(sent)s emails sent, %(failed)s failed.", sent=done.sent, failed=done.failed))
+    if pdf is not None:
+        click.echo(str(board.plan_pdf(rt, slug, _lang(), out=pdf)))
+
+
+@click.group()
+def groups() -> None:
+    """Netzwerktreffen working groups: assign everyone with a place to a group of their choice."""
+
+
+@groups.command("assign")
+@click.argument("slug")
+@user_errors
+def groups_assign(slug: str) -> None:
+    """Assign everyone registered for event SLUG to a working group, as many first choices as possible."""
+    from eventkit.sessions import sessions as board
+
+    rt = _runtime(slug)
+    result = board.assign_working_groups(rt, slug)
+    ranks = list(result.by_rank) + [0, 0]
+    click.echo(
+        _(
+            "%(assigned)s assigned (%(first)s first choices, %(second)s second choices), %(left)s without a group.",
+            assigned=len(result.assignment),
+            first=ranks[0],
+            second=ranks[1],
+            left=len(result.unassigned),
+        )
+    )
+    for group, members in board.working_groups(rt, slug).items():
+        click.echo(f"{group}: {len(members)}")

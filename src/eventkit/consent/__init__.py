@@ -1,0 +1,1 @@
+"""Consent records: what a person agreed to, and when."""

@@ -1,0 +1,1 @@
+"""Foundations every layer uses: settings, i18n, tokens, validation problems, the template renderer."""

@@ -1,0 +1,1 @@
+"""The store: tables, engine and sessions, the SQLite write turn, Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Developer tools apart from the runtime: the demo, sample data, the local mail sink."""

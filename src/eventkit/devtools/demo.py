@@ -1,0 +1,415 @@
+"""`eventkit demo`: the example events of examples/, run through their flows on embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from eventkit.core.settings import PROJECT_ROOT, Settings
+from eventkit.core.validation import N_
+
+EXAMPLES_DIR = PROJECT_ROOT / "examples"
+
+
+def demo_settings(out: Path) -> Settings:
+    env = {k: v for k, v in os.environ.items() if k.startswith("EVENTKIT_")}
+    env.pop("EVENTKIT_SMTP_URL", None)  # the demo never mails real people: embedded .eml files only
+    env.update(
+        EVENTKIT_DATABASE_URL=f"sqlite:///{out / 'eventkit.sqlite3'}",
+        EVENTKIT_MAIL_DIR=str(out / "mail"),
+        EVENTKIT_VAR_DIR=str(out),
+    )
+    return Settings.from_env(env)
+
+
+def _reset(out: Path) -> None:
+    """Remove only what an earlier demo left in OUT, so that a rerun starts from nothing."""
+    shutil.rmtree(out / "mail", ignore_errors=True)
+    shutil.rmtree(out / "events", ignore_errors=True)  # the events' folders (and a series' state) go with the store
+    for name in ("eventkit.sqlite3", "eventkit.sqlite3-wal", "eventkit.sqlite3-shm"):
+        (out / name).unlink(missing_ok=True)
+
+
+def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]) -> None:
+    from eventkit import runtime
+    from eventkit.events.events import save_event
+    from eventkit.model.invitees import read_invitees
+    from eventkit.model.spec import load_spec
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    _reset(out)
+    settings = demo_settings(out)
+    rt = runtime.configure(settings)
+    from eventkit.invitations import invitations
+    from flows.invitations import send_invitations
+
+    specs = sorted(p for p in EXAMPLES_DIR.glob("*.yaml"))
+    echo(translate(N_("eventkit demo: %(count)s example events from %(dir)s"), count=len(specs), dir=str(EXAMPLES_DIR)))
+    rows = []
+    started = time.perf_counter()
+    for spec_path in specs:
+        spec = load_spec(spec_path, settings.template_dir)
+        save_event(rt.store, settings, spec)
+        csv_path = spec_path.with_name(f"{spec_path.stem}-invitees.csv")
+        count = len(read_invitees(csv_path)) if csv_path.is_file() else 0
+        t0 = time.perf_counter()
+        state = send_invitations(spec.slug, str(csv_path) if count else None, return_state=True)
+        report = invitations.delivery_report(rt.store, spec.slug)
+        rows.append((spec, count, report, time.perf_counter() - t0, state.is_completed()))
+    echo("")
+    header = f"{'event':38} {'format':16} {'date':10} {'invitees':>8} {'sent':>5} {'failed':>6}  run"
+    echo(header)
+    echo("-" * len(header))
+    for spec, count, report, seconds, ok in rows:
+        echo(
+            f"{spec.slug:38} {spec.format:16} {spec.start.date().isoformat():10} {count:>8} {report.sent:>5} "
+            f"{report.failed:>6}  {'ok' if ok else 'FAILED'} ({seconds:.1f} s)"
+        )
+    echo("")
+    _simulate_registrations(rt, specs, echo=echo, translate=translate)
+    _export_person(rt, "zeynep.aydin@example.org", out, echo=echo, translate=translate)
+    echo("")
+    if not _run_phases(rt, specs, out, echo=echo, translate=translate):
+        raise SystemExit(1)
+    echo("")
+    from eventkit.devtools.demo_series import run_series
+
+    if not run_series(rt, EXAMPLES_DIR, out, echo=echo, translate=translate):
+        raise SystemExit(1)
+    mails = sorted((out / "mail").glob("*.eml"))
+    echo("")
+    echo(
+        translate(
+            N_("%(count)s emails written to %(dir)s in %(seconds).1f s."),
+            count=len(mails),
+            dir=str(out / "mail"),
+            seconds=time.perf_counter() - started,
+        )
+    )
+    if not all(ok for *_, ok in rows):
+        raise SystemExit(1)
+
+
+def _invitation_tokens(rt: Any, slug: str) -> dict[str, str]:
+    """Each invitee's personal token, read back from the invitation emails (as the invitee's browser would)."""
+    import email
+    import re
+
+    from sqlalchemy import select
+
+    from eventkit.db.store import OutboxMessage, Person
+    from eventkit.events.events import load_event
+
+    tokens = {}
+    with rt.store.session() as session:
+        event, _spec = load_event(session, slug)
+        rows = session.execute(
+            select(Person.email, OutboxMessage.raw)
+            .join(Person, Person.id == OutboxMessage.person_id)
+            .where(OutboxMessage.event_id == event.id, OutboxMessage.kind == "invitation")
+        )
+        for address, raw in rows:
+            msg = email.message_from_bytes(raw or b"")
+            for part in msg.walk():
+                payload = part.get_payload(decode=True)
+                if part.get_content_type() == "text/plain" and isinstance(payload, bytes):
+                    match = re.search(r"/register\?t=([A-Za-z0-9_-]+)", payload.decode())
+                    if match:
+                        tokens[address] = match.group(1)
+    return tokens
+
+
+def _simulate_registrations(
+    rt: Any, specs: list[Path], *, echo: Callable[[str], Any], translate: Callable[..., str]
+) -> None:
+    """Registrations as the web app makes them: invitees follow their links (about two in three register),
+    one person registers through the public link with double opt-in, the BarCamp fills up so that one
+    cancellation promotes the first person waiting. The emails are delivered like the app's."""
+    import asyncio
+    from datetime import timedelta
+
+    from eventkit.db.store import Registration
+    from eventkit.mail import delivery
+    from eventkit.mail.transport import transport_for
+    from eventkit.model.invitees import read_invitees
+    from eventkit.model.registration_form import RegistrationInput
+    from eventkit.model.spec import load_spec
+    from eventkit.registration import registrations
+
+    echo(translate(N_("Registrations (simulated, through the same code as the web app):")))
+    for spec_path in specs:
+        spec = load_spec(spec_path, rt.settings.template_dir)
+        csv_path = spec_path.with_name(f"{spec_path.stem}-invitees.csv")
+        invitees = read_invitees(csv_path) if csv_path.is_file() else []
+        tokens = _invitation_tokens(rt, spec.slug)
+        now = (spec.registration_deadline or spec.start) - timedelta(days=14)
+        fill = spec.format == "barcamp"  # the BarCamp is popular: everyone invited wants to come
+        outcomes = []
+        for index, invitee in enumerate(invitees):
+            if not fill and index % 3 == 2:
+                continue
+            answers: dict[str, Any] = {"support_needs": ["step_free"]} if index == 1 else {}
+            groups = [str(g) for g in spec.extra.get("working_groups") or []]
+            if spec.format == "netzwerktreffen" and len(groups) >= 2:
+                # first and second choice, the first groups more popular than the last
+                choice = groups[min(index % 3, len(groups) - 1)]
+                answers["working_group_first"] = choice
+                answers["working_group_second"] = next(g for g in reversed(groups) if g != choice)
+            data = RegistrationInput(invitee.name, invitee.email, invitee.organisation, invitee.language, answers)
+            outcomes.append(
+                registrations.submit(rt, spec.slug, data, invitation_token=tokens.get(invitee.email), now=now)
+            )
+        if spec.format == "fachvernetzung":
+            guest = RegistrationInput("Zeynep Aydın", "zeynep.aydin@example.org", "Frauennetzwerk Gifhorn", "de", {})
+            pending = registrations.submit(rt, spec.slug, guest, now=now)
+            with rt.store.session() as session:
+                registration = session.get(Registration, pending.registration_id)
+                assert registration is not None
+                token = registrations.confirm_token(rt, registration)
+            registrations.confirm(rt, spec.slug, token, now=now + timedelta(hours=2))
+        promoted = None
+        if fill:
+            first = next(o for o in outcomes if o.status == "registered" and o.manage_token)
+            assert first.manage_token is not None
+            promoted = registrations.cancel(rt, spec.slug, first.manage_token, now=now + timedelta(days=1)).promoted
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), rt=rt))
+        counts = registrations.counts(rt, spec.slug)
+        echo(
+            "  "
+            + translate(
+                N_(
+                    "%(slug)s: %(registered)s registered, %(waiting)s waiting, %(cancelled)s cancelled, "
+                    "%(promoted)s promoted from the waiting list; %(sent)s emails"
+                ),
+                slug=spec.slug,
+                registered=counts.get("registered", 0),
+                waiting=counts.get("waitlisted", 0),
+                cancelled=counts.get("cancelled", 0),
+                promoted=1 if promoted else 0,
+                sent=done.sent,
+            )
+        )
+
+
+def _deliver(rt: Any) -> int:
+    """Send what waits in the outbox (the demo's relay is the mail folder), as the web app's delivery does."""
+    import asyncio
+
+    from eventkit.mail import delivery
+    from eventkit.mail.transport import transport_for
+
+    return asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), rt=rt)).sent
+
+
+def _run_phases(
+    rt: Any, specs: list[Path], out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
+) -> bool:
+    """Every later phase of each example event, in the order and at the times the lifecycle schedules them,
+    with the clock moved forward to each phase's time: reminders, the close of registration, the check-in
+    on the day, the recap, the survey with its reminder, and the evaluation. Prints the timeline."""
+    import random
+    from datetime import UTC, datetime
+
+    from eventkit.door import checkins
+    from eventkit.events.events import format_for
+    from eventkit.model import lifecycle
+    from eventkit.model.spec import load_spec
+    from eventkit.registration import registrations
+
+    echo(translate(N_("The lifecycle in compressed time (the clock moves to each phase's time):")))
+    rng = random.Random(2025)  # noqa: S311 - simulated answers, the same on every run; nothing secret
+    ok = True
+    for spec_path in specs:
+        spec = load_spec(spec_path, rt.settings.template_dir)
+        slug = spec.slug
+        timeline = lifecycle.plan(spec, format_for(rt.settings, spec.format), datetime.now(UTC))
+        echo("")
+        echo(f"  {slug} ({spec.format})")
+
+        zone = spec.start.tzinfo
+
+        def row(at: datetime, phase: str, what: str, zone: Any = zone) -> None:
+            echo(f"    {at.astimezone(zone).strftime('%Y-%m-%d %H:%M')}  {phase:18} {what}")
+
+        # the day itself sits between the phases before and after it
+        steps: list[Any] = sorted([*timeline, None], key=lambda p: p.at if p is not None else spec.start)
+        for phase in steps:
+            if phase is None:
+                if spec.format == "barcamp":
+                    row(spec.start, "sessions", _plan_sessions(rt, spec, out, rng, translate))
+                if spec.extra.get("working_groups"):
+                    row(spec.start, "working-groups", _assign_groups(rt, spec, translate))
+                # the organisers check in who came (about four in five of those with a place)
+                people = [r for r in registrations.listing(rt, slug)[1] if r.status == "registered"]
+                came = [r for r in people if rng.random() < 0.8]
+                for r in came:
+                    checkins.check_in(rt, slug, r.id, True, now=spec.start)
+                what = translate(N_("%(came)s of %(registered)s checked in"), came=len(came), registered=len(people))
+                row(spec.start, "event", what)
+                continue
+            try:
+                what = _phase(rt, spec, spec_path, phase, out, rng, translate)
+            except Exception as exc:  # noqa: BLE001 - the demo reports a failed phase and goes on
+                ok = False
+                what = "FAILED: " + str(exc).splitlines()[0]
+            row(phase.at, phase.name, what)
+    return ok
+
+
+def _phase(rt: Any, spec: Any, spec_path: Path, phase: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
+    """Run one phase of the lifecycle at its time; what happened, in a few words."""
+    from eventkit.model import lifecycle
+    from eventkit.survey import evaluation, survey
+    from flows.delivery import deliver_outbox
+    from flows.recap import recap_flow
+    from flows.reminders import send_reminder
+
+    slug = spec.slug
+    if phase.name.startswith("reminder-"):
+        result = send_reminder(slug, phase.parameters["reminder"])
+        return translate(
+            N_("%(sent)s reminders sent (%(waiting)s to the waiting list)"),
+            sent=result["sent"],
+            waiting=result["reminder-waitlisted"],
+        )
+    if phase.name == "registration-close":
+        result = deliver_outbox(slug)
+        return translate(N_("registration closed; %(sent)s emails left in the outbox sent"), sent=result["sent"])
+    if phase.name == "recap":
+        recap_file = EXAMPLES_DIR / "recaps" / spec_path.name
+        if not recap_file.is_file():
+            return translate(N_("no recap file in examples/recaps/: skipped"))
+        result = recap_flow(slug, str(recap_file))
+        shutil.copyfile(str(result["recap"]), out / f"recap-{slug}.pdf")
+        shutil.copyfile(str(result["attendance"]), out / f"attendance-{slug}.pdf")
+        return translate(
+            N_("recap-%(slug)s.pdf (%(pages)s pages), attendance-%(slug)s.pdf; %(sent)s thank-you emails"),
+            slug=slug,
+            pages=result["pages"],
+            sent=result["sent"],
+        )
+    if phase.name == "survey":
+        opened = survey.open_survey(rt, slug, now=phase.at)
+        sent = _deliver(rt)
+        answered = survey.simulate_responses(rt, slug, rng)
+        return (
+            translate(N_("%(sent)s survey links sent; %(answered)s answered (simulated)"), sent=sent, answered=answered)
+            if opened["audience"]
+            else translate(N_("nobody checked in: no survey"))
+        )
+    if phase.name == "survey-reminder":
+        reminded = survey.enqueue_reminders(rt, slug, now=phase.at)
+        _deliver(rt)
+        return translate(N_("%(count)s survey reminders to those who have not answered"), count=reminded["reminded"])
+    if phase.name == "evaluation":
+        survey.close_survey(rt, slug, now=phase.at)
+        outputs = evaluation.write_outputs(rt, slug, out_dir=out)
+        if outputs is None:
+            return translate(N_("no survey: nothing to evaluate"))
+        return translate(
+            N_("survey-%(slug)s.csv, evaluation-%(slug)s.pdf (%(responses)s responses of %(invited)s)"),
+            slug=slug,
+            responses=outputs.evaluation.responses,
+            invited=outputs.evaluation.invited,
+        )
+    if phase.name == "purge":
+        from eventkit.privacy import retention
+
+        entry = retention.purge(rt, now=phase.at, slug=slug).events[0]
+        if entry.stage == "not due":
+            return translate(N_("not due yet"))
+        return translate(
+            N_(
+                "personal data deleted: %(registrations)s registrations, %(emails)s emails emptied, "
+                "%(kept)s attendance records kept for the funder until %(until)s"
+            ),
+            registrations=entry.counts.get("registrations_deleted", 0),
+            emails=entry.counts.get("emails_blanked", 0),
+            kept=entry.counts.get("registrations_kept_for_funder", 0),
+            until=entry.funder_due.isoformat() if entry.funder_due else "–",
+        )
+    if phase.status == lifecycle.UNAVAILABLE:
+        return translate(N_("not yet available"))
+    return str(phase.status)
+
+
+SESSION_IDEAS = [
+    ("Partnerschaften verjüngen", "Wie gewinnen wir junge Menschen für die Städtepartnerschaft?"),
+    ("Fördertöpfe für Begegnungen", "Erfahrungen mit EU- und Landesprogrammen, Antragstipps"),
+    ("Social Media für kleine Vereine", "Was wirkt mit wenig Zeit? Beispiele und Werkzeuge"),
+    ("Begegnungen barrierefrei planen", "Gebärdensprache, Assistenz, leichte Sprache auf Reisen"),
+    ("Schulpartnerschaften", "Austausch von Klassen organisieren, Versicherung, Unterkunft"),
+    ("Jubiläen feiern", "Ideen für 50 Jahre Partnerschaft"),
+]
+
+
+def _plan_sessions(rt: Any, spec: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
+    """The BarCamp's morning: participants propose sessions and mark what interests them on the board, the
+    organisers plan and publish the grid; everyone gets the plan, the wall gets the poster."""
+    from sqlalchemy import select
+
+    from eventkit.db.store import Registration
+    from eventkit.events.events import find_event
+    from eventkit.registration import registrations
+    from eventkit.sessions import sessions
+
+    slug = spec.slug
+    with rt.store.session() as session:
+        event = find_event(session, slug)
+        placed = session.scalars(
+            select(Registration).where(Registration.event_id == event.id, Registration.status == "registered")
+        ).all()
+        tokens = [registrations.manage_token(rt, r) for r in placed]
+    proposed = [
+        sessions.propose(rt, slug, token, title, text)
+        for token, (title, text) in zip(tokens, SESSION_IDEAS, strict=False)
+    ]
+    for token in tokens:
+        for proposal in proposed:
+            if rng.random() < 0.35:
+                sessions.set_interest(rt, slug, token, str(proposal), True)
+    planned = sessions.plan(rt, slug)
+    sessions.publish(rt, slug, now=spec.start)
+    sessions.enqueue_plan_emails(rt, slug, now=spec.start)
+    sent = _deliver(rt)
+    poster = sessions.plan_pdf(rt, slug, out=out / f"session-plan-{slug}.pdf")
+    return translate(
+        N_("%(placed)s sessions planned (%(served)s of %(interest)s interests served); %(sent)s plans sent; %(file)s"),
+        placed=len(planned.placements),
+        served=planned.served,
+        interest=planned.interest,
+        sent=sent,
+        file=poster.name,
+    )
+
+
+def _assign_groups(rt: Any, spec: Any, translate: Callable[..., str]) -> str:
+    """The Netzwerktreffen's working groups: everyone with a place into a group of their choice."""
+    from eventkit.sessions import sessions
+
+    result = sessions.assign_working_groups(rt, spec.slug)
+    return translate(
+        N_("%(assigned)s assigned to working groups (%(first)s first choices), %(left)s without a group"),
+        assigned=len(result.assignment),
+        first=result.by_rank[0] if result.by_rank else 0,
+        left=len(result.unassigned),
+    )
+
+
+def _export_person(
+    rt: Any, address: str, out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
+) -> None:
+    """What `eventkit person export` gives a person who asks what is stored about them (DSGVO Art. 15)."""
+    import json
+
+    from eventkit.privacy import privacy
+
+    target = out / "export-person.json"
+    target.write_text(json.dumps(privacy.export_person(rt, address), ensure_ascii=False, indent=2), encoding="utf-8")
+    echo(translate(N_("What is stored about one attendee (eventkit person export): %(file)s"), file=str(target)))

@@ -1,0 +1,1 @@
+"""Printed documents: PDF rendering with WeasyPrint and its safe fetcher."""

@@ -1,0 +1,1 @@
+"""At the door: checking people in."""

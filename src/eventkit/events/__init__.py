@@ -1,0 +1,1 @@
+"""Events: creating, updating and looking them up, and announcing changes."""

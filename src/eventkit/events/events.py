@@ -1,0 +1,163 @@
+"""Events in the store: created or updated from a spec, found by slug, described for calendars and emails."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eventkit.core.render import translate
+from eventkit.core.settings import Settings
+from eventkit.db.store import Event, Invitation, Registration, Store
+from eventkit.events.series_ref import SeriesRef
+from eventkit.mail.ical import CalendarEvent
+from eventkit.model.formats import Format, discover
+from eventkit.model.spec import EventSpec
+
+# a change to any of these moves or changes the calendar entry: SEQUENCE rises (RFC 5546 2.1.4)
+SIGNIFICANT = ("start", "end", "timezone", "venue", "online_url", "title")
+
+
+class EventNotFound(LookupError):
+    def __init__(self, slug: str):
+        super().__init__(slug)
+        self.slug = slug
+
+
+class EventCancelled(ValueError):
+    """A cancelled event cannot move: create a new event (a new slug) for the new date."""
+
+    def __init__(self, slug: str):
+        super().__init__(slug)
+        self.slug = slug
+
+
+def announced(session: Session, event: Event) -> bool:
+    """Whether anyone has heard of the event yet (an invitation or a registration exists)."""
+    return any(
+        session.scalar(select(model.id).where(model.event_id == event.id).limit(1)) is not None
+        for model in (Invitation, Registration)
+    )
+
+
+@dataclass(frozen=True)
+class Saved:
+    slug: str
+    created: bool
+    changed: tuple[str, ...]
+    sequence: int
+    previous: dict[str, Any] | None = None  # the stored spec before this update, when something significant changed
+
+
+def save_event(store: Store, settings: Settings, spec: EventSpec) -> Saved:
+    data = spec.to_data()
+    with store.session() as session:
+        event = session.scalar(select(Event).where(Event.slug == spec.slug))
+        if event is None:
+            event = Event(
+                slug=spec.slug,
+                uid=f"{spec.slug}@{settings.mail_from.rsplit('@', 1)[-1]}",
+                sequence=0,
+                status="scheduled",
+            )
+            _apply(event, spec, data)
+            session.add(event)
+            return Saved(spec.slug, True, (), 0)
+        old = event.spec
+        changed = tuple(k for k in SIGNIFICANT if old.get(k) != data.get(k))
+        if changed and event.status == "cancelled":
+            raise EventCancelled(spec.slug)
+        if changed:
+            event.sequence += 1
+        _apply(event, spec, data)
+        return Saved(spec.slug, False, changed, event.sequence, dict(old) if changed else None)
+
+
+def _apply(event: Event, spec: EventSpec, data: dict[str, Any]) -> None:
+    event.format = spec.format
+    event.title = spec.title
+    event.language = spec.language
+    event.timezone = spec.timezone
+    event.starts_at = spec.start
+    event.ends_at = spec.end
+    event.spec = data
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+
+
+def find_event(session: Session, slug: str, *, lock: bool = False) -> Event:
+    """The event with this slug (row-locked with lock=True on PostgreSQL), else EventNotFound.
+
+    A slug that cannot exist (a NUL byte, say, which PostgreSQL refuses to compare) is not looked up.
+    """
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
+        raise EventNotFound(str(slug)[:100])
+    query = select(Event).where(Event.slug == slug)
+    event = session.scalar(query.with_for_update() if lock else query)
+    if event is None:
+        raise EventNotFound(slug)
+    return event
+
+
+def load_event(session: Session, slug: str) -> tuple[Event, EventSpec]:
+    event = find_event(session, slug)
+    return event, EventSpec.from_data(event.spec)
+
+
+def event_view(spec: EventSpec, fmt: Format) -> EventSpec:
+    """The spec as templates see it: every key the format declares is present (None when not given)."""
+    return dataclasses.replace(spec, extra={**dict.fromkeys(fmt.spec_fields), **spec.extra})
+
+
+def format_for(settings: Settings, name: str) -> Format:
+    return discover(settings.template_dir)[name]
+
+
+def public_url(settings: Settings, slug: str) -> str:
+    return f"{settings.base_url}/e/{slug}"
+
+
+def calendar_event(
+    event: Event, spec: EventSpec, settings: Settings, language: str, series: SeriesRef | None = None
+) -> CalendarEvent:
+    """The calendar's view of the event: public facts only, never a personal link.
+
+    With `series` (for those whose calendar holds the series, see eventkit.events.series_ref): the meeting as its
+    instance of the series, under the series' UID with its RECURRENCE-ID."""
+    location_parts = []
+    if spec.venue:
+        location_parts = [spec.venue.name] + ([spec.venue.address] if spec.venue.address else [])
+    elif spec.online_url:
+        location_parts = [spec.online_url]
+    lines = []
+    if spec.agenda:
+        lines.append(translate(language, "Agenda") + ":")
+        for item in spec.agenda:
+            lines.append(f"{item.start.strftime('%H:%M')} {item.title}")
+        lines.append("")
+    if spec.venue and spec.venue.accessibility:
+        lines += [translate(language, "Accessibility") + ": " + spec.venue.accessibility, ""]
+    if spec.online_url:
+        lines += [translate(language, "Online") + ": " + spec.online_url, ""]
+    lines.append(translate(language, "Details and registration") + ": " + public_url(settings, spec.slug))
+    return CalendarEvent(
+        uid=series.uid if series else event.uid,
+        sequence=series.instance_sequence(event.sequence) if series else event.sequence,
+        recurrence_id=series.recurrence_id if series else None,
+        summary=spec.title,
+        start=spec.start,
+        end=spec.end,
+        timezone=spec.timezone,
+        organiser_name=spec.organiser.name,
+        organiser_email=spec.organiser.email,
+        location=", ".join(location_parts),
+        description="\n".join(lines).strip(),
+        url=public_url(settings, spec.slug),
+        status="CANCELLED" if event.status == "cancelled" else "CONFIRMED",
+        last_modified=event.updated_at,
+    )

@@ -1,0 +1,1 @@
+"""Invitations: the campaign to the invitee list."""

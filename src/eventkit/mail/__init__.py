@@ -1,0 +1,1 @@
+"""Email: MIME, iCalendar, composing, the outbox, the SMTP transport and delivery."""

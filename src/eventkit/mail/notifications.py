@@ -1,0 +1,346 @@
+"""The emails of registration (opt-in, confirmed, waiting list, promoted, cancelled), put into the outbox.
+
+They are made inside the transaction that changes the registration, so that both happen or neither.
+The reminders (eventkit.reminders.reminders) are stored the same way and rendered here too.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from threading import Lock
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eventkit.core.tokens import signed_token
+from eventkit.db.store import Event, OutboxMessage, Person, Registration
+from eventkit.events.events import calendar_event, event_view, format_for, public_url
+from eventkit.events.series_ref import SeriesRef, holders, series_ref
+from eventkit.mail import outbox
+from eventkit.mail.compose import Recipient, compose, message_id
+from eventkit.mail.ical import Invite
+from eventkit.mail.mime import ascii_address
+from eventkit.model.formats import parse_duration
+from eventkit.model.registration_form import answers_summary, form_fields
+from eventkit.model.spec import EventSpec
+from eventkit.reminders import reminders
+from eventkit.runtime import Runtime
+from eventkit.survey import survey
+
+KINDS = (
+    "registration-optin",
+    "registration-confirmed",
+    "registration-waitlisted",
+    "registration-promoted",
+    "registration-cancelled",
+)
+
+_invites: OrderedDict[tuple[Any, ...], Invite] = OrderedDict()
+_invites_lock = Lock()
+
+
+def _invite(
+    event: Event,
+    spec: EventSpec,
+    rt: Runtime,
+    method: str,
+    language: str,
+    now: datetime,
+    series: SeriesRef | None = None,
+) -> Invite:
+    """The event's calendar object, built once per version of the event, method and language (and, for those
+    whose calendar holds the event's series, once more as its instance of the series)."""
+    held = (series.uid, series.sequence, series.recurrence_id) if series else None
+    key = (event.uid, event.sequence, event.updated_at, method, language, event.status, held)
+    with _invites_lock:
+        invite = _invites.get(key)
+        if invite is not None:
+            _invites.move_to_end(key)
+            return invite
+    invite = Invite(calendar_event(event, spec, rt.settings, language, series), method, dtstamp=now)
+    with _invites_lock:
+        _invites[key] = invite
+        while len(_invites) > 64:
+            _invites.popitem(last=False)
+    return invite
+
+
+def links(rt: Runtime, slug: str, registration: Registration | None) -> SimpleNamespace:
+    base = rt.settings.base_url
+    manage = confirm = None
+    if registration is not None:
+        secret, nonce = rt.settings.secret_key, registration.token_nonce
+        manage = f"{base}/e/{slug}/manage?t={signed_token(secret, 'manage', registration.id, nonce)}"
+        confirm = f"{base}/e/{slug}/confirm?t={signed_token(secret, 'confirm', registration.id, nonce)}"
+    return SimpleNamespace(
+        event=public_url(rt.settings, slug),
+        register=f"{base}/e/{slug}/register",
+        ics=f"{base}/e/{slug}/event.ics",
+        manage=manage,
+        confirm=confirm,
+    )
+
+
+class Addressee(Protocol):
+    """What the email of a registration needs of its event, person and registration (ORM rows, or the
+    registration service's plain rows)."""
+
+    @property
+    def id(self) -> int: ...
+
+
+class PersonLike(Addressee, Protocol):
+    @property
+    def email(self) -> str: ...
+
+
+class RegistrationLike(Addressee, Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+def kind_for(registration: RegistrationLike, *, promoted: bool = False) -> str:
+    if registration.status == "pending":
+        return "registration-optin"
+    if registration.status == "cancelled":
+        return "registration-cancelled"
+    if registration.status == "waitlisted":
+        return "registration-waitlisted"
+    return "registration-promoted" if promoted else "registration-confirmed"
+
+
+def enqueue(
+    session: Session,
+    rt: Runtime,
+    event: Addressee,
+    person: PersonLike,
+    registration: RegistrationLike,
+    *,
+    now: datetime,
+    recipient_name: str | None = None,
+    language: str | None = None,
+    had_place: bool = False,
+    promoted: bool = False,
+) -> int:
+    """Write the email that tells a person about the registration's new state, as an outbox row.
+
+    Only what identifies it is written here, inside the registration's short transaction; the delivery
+    that sends it renders it first (render_pending). Its Message-ID is fixed now.
+    """
+    row = outbox_row(
+        rt,
+        event,
+        person,
+        registration,
+        recipient_name=recipient_name,
+        language=language,
+        had_place=had_place,
+        promoted=promoted,
+    )
+    return outbox.enqueue(session, [row])[0]
+
+
+def outbox_row(
+    rt: Runtime,
+    event: Addressee,
+    person: PersonLike,
+    registration: RegistrationLike,
+    *,
+    recipient_name: str | None = None,
+    language: str | None = None,
+    had_place: bool = False,
+    promoted: bool = False,
+) -> dict[str, Any]:
+    """The outbox row of enqueue (for outbox.enqueue, which writes several in one statement)."""
+    kind = kind_for(registration, promoted=promoted)
+    key = f"{event.id}:{person.id}:{kind}:{registration.id}:{registration.revision}"
+    params = {
+        "status": registration.status,
+        "had_place": had_place,
+        "name": recipient_name,
+        "language": language,
+        "expires_at": registration.expires_at.isoformat() if registration.expires_at else None,
+    }
+    return {
+        "idempotency_key": key,
+        "event_id": event.id,
+        "person_id": person.id,
+        "registration_id": registration.id,
+        "kind": kind,
+        "sender": ascii_address(rt.settings.mail_from)[0],
+        "recipient": ascii_address(person.email)[0],
+        "message_id": message_id(rt.settings),
+        "subject": "",
+        "raw": None,
+        "params": params,
+        "smtputf8": False,
+    }
+
+
+def render_pending(rt: Runtime, ids: list[int]) -> None:
+    """Render the rows among ids that are not rendered yet (a claimed delivery batch)."""
+    if not ids:
+        return
+    now = datetime.now(UTC)
+    # rendering takes a while (milliseconds per email); the rendered emails are written at the end, in one
+    # short write, so that registrations never wait for the rendering
+    with rt.store.session(write_at_end=True) as session:
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.raw.is_(None))
+        ).all()
+        # the batch's registrations and people in two queries, not two per email
+        registrations_by_id = {
+            r.id: r
+            for r in session.scalars(
+                select(Registration).where(Registration.id.in_({r.registration_id for r in rows if r.registration_id}))
+            )
+        }
+        people = {
+            p.id: p
+            for p in session.scalars(select(Person).where(Person.id.in_({r.person_id for r in rows if r.person_id})))
+        }
+        specs: dict[int, tuple[Event, EventSpec]] = {}
+        series: dict[int, SeriesRef | None] = {}  # per event: its place in a series, if it is a meeting of one
+        holding: dict[int, set[int]] = {}  # per event: the people whose calendars hold its series
+        # the parts of an email that are the same for everyone ({% shared %}), rendered once per batch
+        shared: dict[tuple[int, str, str], dict[str, Any]] = {}
+        positions: dict[int, dict[int, int]] = {}  # per event: the waiting list's places, one query per batch
+        for row in rows:
+            registration = registrations_by_id.get(row.registration_id) if row.registration_id else None
+            person = people.get(row.person_id) if row.person_id else None
+            if registration is None or person is None or row.event_id is None:
+                row.status, row.last_error = "failed", "the registration of this email no longer exists"
+                continue
+            if row.event_id not in specs:
+                event = session.get(Event, row.event_id)
+                assert event is not None
+                specs[row.event_id] = (event, EventSpec.from_data(event.spec))
+                ref = series[row.event_id] = series_ref(rt.settings, specs[row.event_id][1])
+                batch = {r.person_id for r in rows if r.event_id == row.event_id and r.person_id}
+                holding[row.event_id] = holders(session, ref.slug, batch) if ref else set()
+            event, spec = specs[row.event_id]
+            in_series = series[event.id] if person.id in holding[event.id] else None
+            if row.kind in reminders.KINDS:
+                reason = reminders.obsolete(event, registration, now)
+                if reason is not None:
+                    row.status, row.last_error = "failed", reason
+                    continue
+            if row.kind in survey.KINDS:
+                reason = survey.obsolete(session, event, row, now)
+                if reason is not None:
+                    row.status, row.last_error = "failed", reason
+                    continue
+            language = (row.params or {}).get("language") or person.language or spec.language
+            cache = shared.setdefault((event.id, language, row.kind), {})
+            if registration.status == "waitlisted" and event.id not in positions:
+                positions[event.id] = waitlist_positions(session, event.id)
+            built = _build(
+                session, rt, event, spec, person, registration, row, now, cache, in_series, positions.get(event.id)
+            )
+            row.raw, row.subject, row.smtputf8 = built["raw"], built["subject"], built["smtputf8"]
+
+
+def waitlist_positions(session: Session, event_id: int) -> dict[int, int]:
+    """The place of everyone on the event's waiting list (registration id: place from 1), as
+    registrations.waitlist_position counts it: in the order (created_at, id)."""
+    waiting = session.execute(
+        select(Registration.id)
+        .where(Registration.event_id == event_id, Registration.status == "waitlisted")
+        .order_by(Registration.created_at, Registration.id)
+    ).scalars()
+    return {registration_id: place for place, registration_id in enumerate(waiting, start=1)}
+
+
+def _build(
+    session: Session,
+    rt: Runtime,
+    event: Event,
+    spec: EventSpec,
+    person: Person,
+    registration: Registration,
+    row: OutboxMessage,
+    now: datetime,
+    shared: dict[str, Any] | None = None,
+    series: SeriesRef | None = None,
+    positions: dict[int, int] | None = None,
+) -> dict[str, Any]:
+    params = row.params or {}
+    kind = row.kind
+    if kind in reminders.KINDS:
+        # a waiting-list place may have become a place since the reminder was scheduled: say what is true now
+        kind = reminders.KIND_FOR_STATUS[registration.status]
+    language = params.get("language") or person.language or spec.language
+    fmt = format_for(rt.settings, spec.format)
+    recipient = Recipient(params.get("name") or person.name, person.email, person.organisation, language)
+    status = params.get("status") or registration.status
+    own = links(rt, spec.slug, registration)
+    expires = params.get("expires_at")
+    from eventkit.registration.registrations import waitlist_position  # the service module imports this one
+
+    context = {
+        "event": event_view(spec, fmt),
+        "format": SimpleNamespace(
+            name=fmt.name, title=fmt.title.get(language), description=fmt.description.get(language)
+        ),
+        "recipient": recipient,
+        "links": SimpleNamespace(
+            event=own.event,
+            ics=own.ics,
+            register=own.register,
+            manage=own.manage if kind != "registration-optin" else None,
+            confirm=own.confirm if kind == "registration-optin" else None,
+        ),
+        "registration": SimpleNamespace(
+            status=status,
+            answers_summary=answers_summary(form_fields(fmt, spec), registration.answers or {}, language)
+            if kind != "registration-optin"
+            else [],
+            position=(
+                positions.get(registration.id) if positions is not None else waitlist_position(session, registration)
+            )
+            if kind in ("registration-waitlisted", "reminder-waitlisted")
+            else None,
+            calendar_attached=kind == "registration-cancelled" and bool(params.get("had_place")),
+        ),
+        "optin_expires": datetime.fromisoformat(expires).astimezone(spec.start.tzinfo) if expires else None,
+        "reminder": _reminder(params.get("reminder"), spec, now),
+        "survey": survey.email_context(session, rt, spec, row) if row.kind in survey.KINDS else None,
+    }
+    invite = None
+    partstat = "NEEDS-ACTION"
+    if kind in ("registration-confirmed", "registration-promoted", "reminder"):
+        invite, partstat = _invite(event, spec, rt, "REQUEST", language, now, series), "ACCEPTED"
+    elif kind == "registration-cancelled" and params.get("had_place"):
+        invite, partstat = _invite(event, spec, rt, "CANCEL", language, now, series), "DECLINED"
+    return compose(
+        settings=rt.settings,
+        renderer=rt.renderer,
+        format_name=fmt.name,
+        template=kind,
+        recipient=recipient,
+        context=context,
+        organiser=(spec.organiser.name, spec.organiser.email),
+        invite=invite,
+        idempotency_key=row.idempotency_key,
+        event_id=event.id,
+        person_id=person.id,
+        now=now,
+        partstat=partstat,
+        msg_id=row.message_id,
+        shared=shared,
+    )
+
+
+def _reminder(label: str | None, spec: EventSpec, now: datetime) -> SimpleNamespace | None:
+    """What a reminder says about the time left: its offset in format.yaml, and the days until the start."""
+    if label is None:
+        return None
+    days_before = (spec.start.date() - now.astimezone(spec.start.tzinfo).date()).days
+    return SimpleNamespace(label=label, offset=parse_duration(label) or timedelta(0), days_before=max(days_before, 0))

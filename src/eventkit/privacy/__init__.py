@@ -1,0 +1,1 @@
+"""Privacy: retention, purge, export and erasure of a person."""

@@ -1,0 +1,1 @@
+"""Registration: places, the waiting list, opt-in, cancellation."""

@@ -1,0 +1,1 @@
+"""Recurring meetings: series, their members and their calendar."""

@@ -1,0 +1,1 @@
+"""BarCamp sessions: proposals, interest, the board, the plan, working groups."""
