@@ -9,15 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventkit.core.errors import N_, UserError
 from eventkit.core.i18n import gettext_for
 
 # C0/C1 control characters other than tab: never allowed in a one-line field (names, titles, subjects).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
-    """Marks a message for extraction; it is translated when the problem is shown, in the reader's language."""
-    return message
 
 
 @dataclass(frozen=True)
@@ -43,12 +39,12 @@ class Problem:
         return where + text
 
 
-class ValidationFailed(ValueError):
+class ValidationFailed(UserError, ValueError):
     """Raised with every problem found, so a person can fix them all in one go."""
 
     def __init__(self, problems: Iterable[Problem]):
         self.problems = list(problems)
-        super().__init__(self.render("en"))
+        ValueError.__init__(self, self.render("en"))
 
     def render(self, language: str = "de") -> str:
         return "\n".join(p.render(language) for p in self.problems)

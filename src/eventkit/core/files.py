@@ -1,0 +1,30 @@
+"""Where an event's files live, and writing a file so that a reader never sees half of it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from eventkit.core.settings import Settings
+
+
+def event_dir(settings: Settings, slug: str) -> Path:
+    """The event's own data folder: its recap input, photos, logos and PDFs (the only files a PDF may read)."""
+    return settings.var_dir / "events" / slug
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write the whole file or nothing: a temporary file in the same folder, flushed to disk, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
