@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, select
 
-import eventkit.db.store
+import eventkit.db.turn
 from eventkit.db.store import Base, Event, Person, Store
 
 
@@ -144,7 +144,7 @@ def test_a_writer_gives_up_when_another_process_keeps_the_write_turn(
     and then fail with SQLite's own words, not hang; nothing is written."""
     url = f"sqlite:///{tmp_path / 'eventkit.sqlite3'}"
     store = Store(url)
-    monkeypatch.setattr(eventkit.db.store, "SQLITE_TIMEOUT", 0.5)
+    monkeypatch.setattr(eventkit.db.turn, "SQLITE_TIMEOUT", 0.5)
     context = multiprocessing.get_context("spawn")
     held, release = context.Event(), context.Event()
     other = context.Process(target=_hold_turn, args=(url, held, release))

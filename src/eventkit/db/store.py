@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
@@ -33,8 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from eventkit.db import turn
+from eventkit.db.turn import SQLITE_TIMEOUT
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SQLITE_TIMEOUT = 30.0  # seconds a writer waits for the write lock of a SQLite file
 
 
 def utcnow() -> datetime:
@@ -248,88 +246,6 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class _FileTurn:
-    """The write turn of one SQLite file, shared by every process of eventkit that writes to it (the web app,
-    its delivery process, flow runs, the CLI): an exclusive flock(2) on a lock file next to the database,
-    taken before the transaction's write lock and given back after its commit.
-
-    SQLite's own lock cannot queue: a writer that finds the file locked sleeps (1, 2, 5, ... up to 100 ms
-    between tries) and a process that writes again and again wins the lock over and over, so a registration
-    could wait a second for the delivery's writes. A writer waiting for its turn asks again every 2 ms at
-    most, and gives up after SQLITE_TIMEOUT as SQLite would ("database is locked"). Within a process, a
-    thread lock comes first (one open file shares one flock); every Store of the same file in a process uses
-    the same turn."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._thread_lock = threading.Lock()
-        self._fd: int | None = None
-
-    def __enter__(self) -> None:
-        if not self._thread_lock.acquire(timeout=SQLITE_TIMEOUT):
-            # what SQLite itself says when its lock stays taken: a transaction nested in another of the same thread
-            raise sqlite3.OperationalError("database is locked (eventkit's write turn stayed taken)")
-        try:
-            if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            _flock(self._fd, time.monotonic() + SQLITE_TIMEOUT)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
-
-    @classmethod
-    def of(cls, database: str) -> _FileTurn:
-        path = Path(database).resolve()
-        path = path.with_name(path.name + ".writer-lock")
-        with _turns_lock:
-            turn = _turns.get(path)
-            if turn is None:
-                turn = _turns[path] = cls(path)
-            return turn
-
-
-def _flock(fd: int, deadline: float) -> None:
-    """An exclusive flock, waited for until the deadline (a blocking flock cannot be given a time limit)."""
-    pause = 0.0002
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise sqlite3.OperationalError(
-                    "database is locked (another process kept eventkit's write turn)"
-                ) from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
-
-
-_turns: dict[Path, _FileTurn] = {}
-_turns_lock = threading.Lock()
-
-
-def _turns_after_fork() -> None:
-    # a forked child shares the parent's open lock files, and with them their flocks, and may have been
-    # forked while another thread held a turn: each turn starts again, with its own open file
-    global _turns_lock
-    _turns_lock = threading.Lock()
-    for turn in _turns.values():
-        turn._thread_lock = threading.Lock()
-        if turn._fd is not None:
-            os.close(turn._fd)
-            turn._fd = None
-
-
-os.register_at_fork(after_in_child=_turns_after_fork)
-
-
 class Store:
     """An engine plus a session factory; `with store.session() as s:` commits or rolls back as one."""
 
@@ -348,13 +264,13 @@ class Store:
             self._writers = threading.BoundedSemaphore(1)
         else:
             assert database is not None  # a SQLite file
-            self._writers = _FileTurn.of(database)
+            self._writers = turn.for_file(database)
         if migrate_schema:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def write_turn(self) -> AbstractContextManager[Any]:
-        """Wait for this store's turn to write (see _FileTurn); the write_lock sessions and writing() take it."""
+        """Wait for this store's turn to write (see db.turn); the write_lock sessions and writing() take it."""
         return self._writers
 
     @contextmanager
