@@ -256,7 +256,7 @@ def forget_person(rt: Runtime, email: str, *, now: datetime | None = None) -> Fo
         for registration in registrations:
             event = session.get(Event, registration.event_id)
             assert event is not None
-            rules = retention.policy(spec_of(event))
+            rules = retention.policy(spec_of(rt, event))
             if registration.checked_in_at is not None:
                 attended.append((event.slug, retention.funder_record(registration, rules.keeps_attendance(now))))
             if retention.funder_record(registration, rules.keeps_attendance(now)):

@@ -479,7 +479,7 @@ def _purge_event(rt: Runtime, event_id: int, now: datetime, dry_run: bool) -> Ev
         with rt.store.session(write_lock=True) as session:
             event = session.get(Event, event_id)
             assert event is not None
-            rules = policy(spec_of(event))
+            rules = policy(spec_of(rt, event))
             entry = EventPurge(
                 event.slug, rules.personal_until.date(), rules.funder_until.date() if rules.funded else None
             )

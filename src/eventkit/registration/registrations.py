@@ -10,11 +10,10 @@ event row is locked (SELECT ... FOR UPDATE), on SQLite the write lock is taken a
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -31,7 +30,8 @@ from eventkit.events.events import _SLUG, EventNotFound, find_event
 from eventkit.mail import notifications, outbox
 from eventkit.model.registration_form import RegistrationInput, form_fields
 from eventkit.model.spec import EventSpec
-from eventkit.runtime import Runtime
+from eventkit.registration.batch import Desk
+from eventkit.runtime import Runtime, Slot
 
 ACTIVE = ("registered", "waitlisted")
 OPTIN_VALID = timedelta(hours=48)  # an unconfirmed public request lapses after this
@@ -306,11 +306,12 @@ def submit(
     renews the confirmation email. `checked_with`: the version of the event (known_spec) whose fields the
     input was checked against; SpecChanged when the event has changed since (nothing is written then).
 
-    Registrations that arrive together are written together (_Desk): one transaction, one lock of the
-    event and one commit for a batch, each registration decided in the order it arrived.
+    Registrations that arrive together are written together (batch.Desk, one per runtime): one transaction,
+    one lock of the event and one commit for a batch, each registration decided in the order it arrived.
     """
     item = _Item(slug, data, invitation_token, now or datetime.now(UTC), checked_with)
-    return _desk(rt).run(rt, item)
+    rt.local(_DESK).run(slug, item, partial(_write_batch, rt))
+    return item.result()
 
 
 @dataclass(eq=False)
@@ -324,8 +325,6 @@ class _Item:
     checked_with: tuple[int, Any] | None
     outcome: Outcome | None = None
     error: BaseException | None = None
-    done: bool = False
-    wake: threading.Event = field(default_factory=threading.Event)
 
     def result(self) -> Outcome:
         if self.error is not None:
@@ -334,64 +333,7 @@ class _Item:
         return self.outcome
 
 
-class _Desk:
-    """Group commit for registrations, per store and process (leader and followers, no thread of its own).
-
-    The first request to arrive when no batch is being written writes one: every waiting registration for
-    the same event (up to BATCH), in arrival order, in one transaction under the event's lock. Requests that
-    arrive meanwhile wait; when the batch is committed they have their outcome, and the first of those still
-    waiting leads the next batch. Under load this turns fifty lock waits, transactions and commits into one,
-    and answers in the order of arrival; alone, a registration is a batch of one.
-    """
-
-    BATCH = 64
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: deque[_Item] = deque()
-        self._busy = False
-
-    def run(self, rt: Runtime, item: _Item) -> Outcome:
-        with self._lock:
-            self._queue.append(item)
-            leading = not self._busy
-            self._busy = True
-        if not leading:
-            item.wake.wait()  # until done, or handed the lead (then it is first in the queue)
-        if not item.done:
-            self._lead(rt)
-        return item.result()
-
-    def _lead(self, rt: Runtime) -> None:
-        with self._lock:
-            slug = self._queue[0].slug
-            batch = [i for i in self._queue if i.slug == slug][: self.BATCH]
-            for i in batch:
-                self._queue.remove(i)
-        try:
-            _write_batch(rt, slug, batch)
-        finally:
-            with self._lock:
-                if self._queue:
-                    self._queue[0].wake.set()  # not done: it leads the next batch
-                else:
-                    self._busy = False
-            for i in batch:
-                i.done = True
-                i.wake.set()
-
-
-_desks: dict[int, _Desk] = {}
-_desks_lock = threading.Lock()
-
-
-def _desk(rt: Runtime) -> _Desk:
-    key = id(rt.store)
-    desk = _desks.get(key)
-    if desk is None:
-        with _desks_lock:
-            desk = _desks.setdefault(key, _Desk())
-    return desk
+_DESK: Slot[Desk[_Item]] = Slot("registration desk", lambda rt: Desk(size=64))
 
 
 def _write_batch(rt: Runtime, slug: str, batch: list[_Item]) -> None:
@@ -401,7 +343,7 @@ def _write_batch(rt: Runtime, slug: str, batch: list[_Item]) -> None:
         with rt.store.session(write_lock=True) as session:
             connection = session.connection()
             head = _event_head(connection, slug, lock=True)
-            spec, version = _spec(connection, head)
+            spec, version = _spec(rt, connection, head)
             places = _Places(connection, head.id)
             invited = _Invited(session, rt, head.id, [item.invitation_token for item in batch])
             for item in batch:
@@ -729,7 +671,7 @@ def confirm(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) 
     with rt.store.session(write_lock=True) as session:
         event = _locked_event(session, slug)
         _, registration = _by_token(session, rt, slug, "confirm", token)
-        spec = spec_of(event)
+        spec = spec_of(rt, event)
         if registration.status != "pending":
             return _outcome(session, rt, registration, created=False)  # a second click changes nothing
         if registration.expires_at is not None and now >= registration.expires_at:
@@ -783,7 +725,8 @@ def update(rt: Runtime, slug: str, token: str, data: RegistrationInput) -> Outco
         if data.language:
             person.language = data.language
         registration.answers = data.answers
-        consents.record_registration(session, event, spec_of(event), person, data.answers, "manage-page", notice=False)
+        spec = spec_of(rt, event)
+        consents.record_registration(session, event, spec, person, data.answers, "manage-page", notice=False)
         return _outcome(session, rt, registration, created=False)
 
 
@@ -799,7 +742,7 @@ def cancel(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) -
 
 
 def _cancel(session: Session, rt: Runtime, event: Event, registration: Registration, now: datetime) -> Outcome:
-    spec = spec_of(event)
+    spec = spec_of(rt, event)
     had_place = registration.status == "registered"
     registration.status = "cancelled"
     registration.cancelled_at = now
@@ -875,7 +818,7 @@ def listing(rt: Runtime, slug: str) -> tuple[EventSpec, list[Row]]:
     order = {"registered": 0, "waitlisted": 1, "pending": 2, "cancelled": 3, "expired": 4}
     with rt.store.session() as session:
         event = find_event(session, slug)
-        spec = spec_of(event)
+        spec = spec_of(rt, event)
         rows = session.execute(
             select(Registration, Person)
             .join(Person, Person.id == Registration.person_id)
@@ -923,7 +866,7 @@ def availability(rt: Runtime, slug: str, now: datetime | None = None) -> dict[st
     now = now or datetime.now(UTC)
     with rt.store.session() as session:
         event = find_event(session, slug)
-        spec = spec_of(event)
+        spec = spec_of(rt, event)
         taken = _taken(session, event.id)
     return {
         "capacity": spec.capacity,
@@ -934,23 +877,28 @@ def availability(rt: Runtime, slug: str, now: datetime | None = None) -> dict[st
     }
 
 
-_specs: dict[tuple[int, Any], EventSpec] = {}
-_fields: dict[tuple[str, str, str], list[Any]] = {}
+# what this runtime has read for registrations (asked for on every registration), each cleared when full:
+# parsed specs by version of the event row, the version and spec of an event by slug as last seen
+# (known_spec), and registration fields by spec
+_SPECS: Slot[dict[tuple[int, Any], EventSpec]] = Slot("parsed event specs", lambda rt: {})
+_KNOWN: Slot[dict[str, tuple[tuple[int, Any], EventSpec]]] = Slot("events as last seen", lambda rt: {})
+_FIELDS: Slot[dict[tuple[str, str, str], list[Any]]] = Slot("registration fields", lambda rt: {})
 
 
-def spec_of(event: Event) -> EventSpec:
+def spec_of(rt: Runtime, event: Event) -> EventSpec:
     """The event's spec, parsed once per version of the event row (it is read on every registration)."""
     key = (event.id, event.updated_at)
-    spec = _specs.get(key)
-    return spec if spec is not None else _remember(key, event.spec)
+    spec = rt.local(_SPECS).get(key)
+    return spec if spec is not None else _remember(rt, key, event.spec)
 
 
-def _remember(key: tuple[int, Any], data: dict[str, Any]) -> EventSpec:
-    spec = _specs.get(key)
+def _remember(rt: Runtime, key: tuple[int, Any], data: dict[str, Any]) -> EventSpec:
+    specs = rt.local(_SPECS)
+    spec = specs.get(key)
     if spec is None:
-        if len(_specs) > 256:
-            _specs.clear()
-        spec = _specs[key] = EventSpec.from_data(data)
+        if len(specs) > 256:
+            specs.clear()
+        spec = specs[key] = EventSpec.from_data(data)
     return spec
 
 
@@ -965,14 +913,14 @@ def _event_head(connection: Connection, slug: str, *, lock: bool = False) -> Sql
     return head
 
 
-def _spec(connection: Connection, head: SqlRow[Any]) -> tuple[EventSpec, tuple[int, Any]]:
+def _spec(rt: Runtime, connection: Connection, head: SqlRow[Any]) -> tuple[EventSpec, tuple[int, Any]]:
     """The spec of the event of `head`, and its version (the key of spec_of's cache)."""
     key = (head.id, head.updated_at)
-    spec = _specs.get(key)
+    spec = rt.local(_SPECS).get(key)
     if spec is None:
         row = connection.execute(_EVENT_SPEC, {"event_id": head.id}).one()
         key = (head.id, row.updated_at)
-        spec = _remember(key, row.spec)
+        spec = _remember(rt, key, row.spec)
     return spec, key
 
 
@@ -980,26 +928,23 @@ def event_spec(rt: Runtime, slug: str) -> EventSpec:
     """The spec of the event with this slug (EventNotFound if there is none)."""
     with rt.store.session() as session:
         connection = session.connection()
-        return _spec(connection, _event_head(connection, slug))[0]
-
-
-_known: dict[tuple[int, str], tuple[tuple[int, Any], EventSpec]] = {}
+        return _spec(rt, connection, _event_head(connection, slug))[0]
 
 
 def known_spec(rt: Runtime, slug: str, *, fresh: bool = False) -> tuple[tuple[int, Any], EventSpec]:
     """The version and spec of the event with this slug as this process last saw them (EventNotFound if there
     is none): without a query once seen, or read again with fresh=True. For checking a registration's input
     before submit(checked_with=version), which raises SpecChanged when the event has changed since."""
-    cache_key = (id(rt.store), slug)
-    known = None if fresh else _known.get(cache_key)
+    seen = rt.local(_KNOWN)
+    known = None if fresh else seen.get(slug)
     if known is None:
         with rt.store.session() as session:
             connection = session.connection()
-            spec, version = _spec(connection, _event_head(connection, slug))
+            spec, version = _spec(rt, connection, _event_head(connection, slug))
         known = (version, spec)
-        if len(_known) > 1024:
-            _known.clear()
-        _known[cache_key] = known
+        if len(seen) > 1024:
+            seen.clear()
+        seen[slug] = known
     return known
 
 
@@ -1008,9 +953,10 @@ def event_fields(rt: Runtime, spec: EventSpec) -> list[Any]:
     from eventkit.events.events import format_for
 
     key = (spec.slug, spec.format, json.dumps(spec.extra, sort_keys=True, default=str))
-    fields = _fields.get(key)
+    cached = rt.local(_FIELDS)
+    fields = cached.get(key)
     if fields is None:
-        if len(_fields) > 256:
-            _fields.clear()
-        fields = _fields[key] = form_fields(format_for(rt.settings, spec.format), spec)
+        if len(cached) > 256:
+            cached.clear()
+        fields = cached[key] = form_fields(format_for(rt.settings, spec.format), spec)
     return fields
