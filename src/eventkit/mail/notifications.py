@@ -27,7 +27,7 @@ from eventkit.model.formats import parse_duration
 from eventkit.model.registration_form import answers_summary, form_fields
 from eventkit.model.spec import EventSpec
 from eventkit.reminders import reminders
-from eventkit.runtime import Runtime
+from eventkit.runtime import Runtime, Slot
 from eventkit.survey import survey
 
 KINDS = (
@@ -38,8 +38,16 @@ KINDS = (
     "registration-cancelled",
 )
 
-_invites: OrderedDict[tuple[Any, ...], Invite] = OrderedDict()
-_invites_lock = Lock()
+
+class _Invites:
+    """The calendar objects a runtime made last (at most 64), behind a lock: deliveries run in several threads."""
+
+    def __init__(self) -> None:
+        self.lock = Lock()
+        self.recent: OrderedDict[tuple[Any, ...], Invite] = OrderedDict()
+
+
+_INVITES: Slot[_Invites] = Slot("calendar objects", lambda rt: _Invites())
 
 
 def _invite(
@@ -55,16 +63,17 @@ def _invite(
     whose calendar holds the event's series, once more as its instance of the series)."""
     held = (series.uid, series.sequence, series.recurrence_id) if series else None
     key = (event.uid, event.sequence, event.updated_at, method, language, event.status, held)
-    with _invites_lock:
-        invite = _invites.get(key)
+    invites = rt.local(_INVITES)
+    with invites.lock:
+        invite = invites.recent.get(key)
         if invite is not None:
-            _invites.move_to_end(key)
+            invites.recent.move_to_end(key)
             return invite
     invite = Invite(calendar_event(event, spec, rt.settings, language, series), method, dtstamp=now)
-    with _invites_lock:
-        _invites[key] = invite
-        while len(_invites) > 64:
-            _invites.popitem(last=False)
+    with invites.lock:
+        invites.recent[key] = invite
+        while len(invites.recent) > 64:
+            invites.recent.popitem(last=False)
     return invite
 
 
