@@ -100,7 +100,7 @@ def relay(rt: Runtime) -> Iterator[Transport]:
     throttle: Throttle | None = _one_message if RATE in limits else None
     shared = concurrency(CONNECTIONS, occupy=1, strict=True) if CONNECTIONS in limits else nullcontext()
     with rt.smtp_slots, shared:
-        yield transport_for(rt.settings, throttle)
+        yield transport_for(rt, throttle)
 
 
 def deliver_kinds(slug: str, kinds: list[str], what: str) -> dict[str, int]:

@@ -43,7 +43,7 @@ from eventkit.mail.transport import transport_for
 slug, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rt = Runtime.from_settings(Settings.from_env())
 print("started", flush=True)
-asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt.settings), slug, first, last, "run-1"))
+asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt), slug, first, last, "run-1"))
 """
 
 
@@ -89,15 +89,11 @@ def test_a_killed_delivery_retried_sends_the_rest_and_nothing_twice(tmp_path: Pa
             assert arrived - 1 <= before["sent"] <= arrived
 
             # another delivery leaves the claim alone while its lease lasts ...
-            other = asyncio.run(
-                invitations.deliver_batch(rt.store, transport_for(settings), slug, first, last, "run-2")
-            )
+            other = asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt), slug, first, last, "run-2"))
             assert other["sent"] == 150 - sum(before.values()) + before.get("pending", 0)
             assert statuses(rt).get("sending", 0) == before["sending"]
             # ... and the retry of the killed run takes it over at once and finishes the campaign
-            retried = asyncio.run(
-                invitations.deliver_batch(rt.store, transport_for(settings), slug, first, last, "run-1")
-            )
+            retried = asyncio.run(invitations.deliver_batch(rt.store, transport_for(rt), slug, first, last, "run-1"))
             assert retried["sent"] == before["sending"]
             assert statuses(rt) == {"sent": 150}
         finally:

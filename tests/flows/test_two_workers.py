@@ -97,7 +97,7 @@ def test_two_deliveries_of_one_batch_at_once_send_each_invitation_once(tmp_path:
 
             def deliver() -> None:
                 start.wait()
-                transport = transport_for(settings)
+                transport = transport_for(rt)
                 counts.append(asyncio.run(invitations.deliver_batch(rt.store, transport, slug, first, last)))
 
             threads = [threading.Thread(target=deliver) for _ in range(2)]

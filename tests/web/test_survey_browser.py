@@ -83,7 +83,7 @@ def site(tmp_path: Path, live_server: Callable[..., str]) -> Iterator[Site]:
             pool.submit(
                 asyncio.run,
                 delivery.deliver_pending(
-                    rt.store, transport_for(settings), slug=spec.slug, kinds=["survey-invitation"], rt=rt
+                    rt.store, transport_for(rt), slug=spec.slug, kinds=["survey-invitation"], rt=rt
                 ),
             ).result()
         links = {}

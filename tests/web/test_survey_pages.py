@@ -48,9 +48,7 @@ def event(rt: Runtime) -> tuple[EventSpec, list[Attendee]]:
     with ThreadPoolExecutor(1) as pool:
         done = pool.submit(
             asyncio.run,
-            delivery.deliver_pending(
-                rt.store, transport_for(rt.settings), slug=spec.slug, kinds=["survey-invitation"], rt=rt
-            ),
+            delivery.deliver_pending(rt.store, transport_for(rt), slug=spec.slug, kinds=["survey-invitation"], rt=rt),
         ).result()
     assert done.sent == 3
     return spec, people

@@ -80,7 +80,7 @@ def sessions_publish(slug: str, send: bool, pdf: Path | None) -> None:
     click.echo(_("Plan version %(version)s published.", version=published.version))
     if send:
         board.enqueue_plan_emails(rt, slug)
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), slug=slug, rt=rt))
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt), slug=slug, rt=rt))
         click.echo(_("%(sent)s emails sent, %(failed)s failed.", sent=done.sent, failed=done.failed))
     if pdf is not None:
         click.echo(str(board.plan_pdf(rt, slug, _lang(), out=pdf)))

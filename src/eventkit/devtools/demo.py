@@ -178,7 +178,7 @@ def _simulate_registrations(
             first = next(o for o in outcomes if o.status == "registered" and o.manage_token)
             assert first.manage_token is not None
             promoted = registrations.cancel(rt, spec.slug, first.manage_token, now=now + timedelta(days=1)).promoted
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), rt=rt))
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt), rt=rt))
         counts = registrations.counts(rt, spec.slug)
         echo(
             "  "
@@ -204,7 +204,7 @@ def _deliver(rt: Any) -> int:
     from eventkit.mail import delivery
     from eventkit.mail.transport import transport_for
 
-    return asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt.settings), rt=rt)).sent
+    return asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt), rt=rt)).sent
 
 
 def _run_phases(

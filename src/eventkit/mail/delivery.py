@@ -176,22 +176,17 @@ def deliver_once(rt: Runtime, sweep: bool = False) -> dict[str, int]:
 
     if sweep:
         registrations.expire_pending(rt)
-    transport = transport_for(rt.settings)
+    transport = transport_for(rt)
     with rt.smtp_slots:
         return asyncio.run(deliver_pending(rt.store, transport, rt=rt)).as_dict()
 
 
-_child: Runtime | None = None
-
-
 def child_start(settings: Settings) -> None:
-    """In the web app's delivery process (a child it spawns): its own runtime from the app's settings."""
-    global _child
+    """In the web app's delivery process (a child it spawns): the process's runtime, from the app's settings."""
     os.nice(CHILD_NICENESS)
-    _child = Runtime.from_settings(settings, migrate_schema=False)  # the app migrated the schema before it started
+    runtime.configure(settings, migrate_schema=False)  # the app migrated the schema before it started
 
 
 def child_deliver(sweep: bool) -> tuple[int, dict[str, int]]:
     """deliver_once in the delivery process (after child_start): the process id and what was delivered."""
-    assert _child is not None, "child_start has not run"
-    return os.getpid(), deliver_once(_child, sweep)
+    return os.getpid(), deliver_once(runtime.get(), sweep)

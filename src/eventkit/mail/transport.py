@@ -15,8 +15,9 @@ from typing import Protocol
 
 import aiosmtplib
 
-from eventkit.core.settings import Settings, SmtpConfig
+from eventkit.core.settings import SmtpConfig
 from eventkit.mail.outbox import DeliveryResult, Outgoing
+from eventkit.runtime import Runtime, Slot
 
 # a connection that drops mid-batch is opened again this often before the rest waits for a retry
 RECONNECTS_PER_BATCH = 2
@@ -179,20 +180,18 @@ class SmtpTransport:
         return DeliveryResult(msg.id, "sent", None)
 
 
-_pacers: dict[tuple[int, int], Pacer] = {}
-_pacers_lock = threading.Lock()
+def _pacer(rt: Runtime) -> Pacer | None:
+    rate = rt.settings.smtp_rate
+    return Pacer(*rate) if rate is not None else None
 
 
-def pacer_for(settings: Settings) -> Pacer | None:
-    """This process's pacer for EVENTKIT_SMTP_RATE_LIMIT (one per process, shared by its deliveries)."""
-    if settings.smtp_rate is None:
-        return None
-    with _pacers_lock:
-        return _pacers.setdefault(settings.smtp_rate, Pacer(*settings.smtp_rate))
+# the runtime's pacer for EVENTKIT_SMTP_RATE_LIMIT, shared by its deliveries (like its smtp_slots)
+_PACER: Slot[Pacer | None] = Slot("smtp pacer", _pacer)
 
 
-def transport_for(settings: Settings, throttle: Throttle | None = None) -> Transport:
-    """The relay (throttled by `throttle`, else by this process's pacer if a rate is set) or the mail directory."""
+def transport_for(rt: Runtime, throttle: Throttle | None = None) -> Transport:
+    """The relay (throttled by `throttle`, else by the runtime's pacer if a rate is set) or the mail directory."""
+    settings = rt.settings
     if settings.smtp is not None:
-        return SmtpTransport(settings.smtp, throttle or pacer_for(settings))
+        return SmtpTransport(settings.smtp, throttle or rt.local(_PACER))
     return MailDirTransport(settings.mail_dir)
