@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -14,12 +13,15 @@ T = TypeVar("T")
 Write = Callable[[str, list[T]], None]
 
 
-@dataclass(eq=False)
 class _Waiting(Generic[T]):
-    key: str
-    item: T
-    done: bool = False
-    wake: threading.Event = field(default_factory=threading.Event)
+    """A request at the desk: done once its batch is written; woken then, or when it is to lead the next."""
+
+    __slots__ = ("key", "item", "done", "wake")
+
+    def __init__(self, key: str, item: T):
+        self.key, self.item = key, item
+        self.done = False
+        self.wake = threading.Event()
 
 
 class Desk(Generic[T]):
