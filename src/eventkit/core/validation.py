@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventkit.core.errors import N_, UserError
+from eventkit.core.errors import N_ as N_  # re-exported: validators mark their messages with it
+from eventkit.core.errors import UserError
 from eventkit.core.i18n import gettext_for
 
 # C0/C1 control characters other than tab: never allowed in a one-line field (names, titles, subjects).
