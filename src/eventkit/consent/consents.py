@@ -17,6 +17,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from eventkit.core.errors import N_, UserError
 from eventkit.core.settings import Settings
 from eventkit.core.tokens import signed_token, token_subject, verify_signed
 from eventkit.db.store import ConsentRecord, Event, Person, Registration
@@ -34,8 +35,14 @@ DEFAULT_NOTICE_VERSION = "1"
 MAX_VERSION = 20
 
 
-class InvalidUnsubscribeLink(LookupError):
+class InvalidUnsubscribeLink(LookupError, UserError):
     """An unsubscribe link that matches nobody (mistyped, altered, made for another purpose, or erased)."""
+
+    message = N_(
+        "This unsubscribe link is not valid. Please use the link from your most recent invitation exactly "
+        "as it is written there, or write to the organisers."
+    )
+    status = 404
 
 
 def notice_version(spec: EventSpec) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from eventkit.core.errors import N_, UserError
 from eventkit.core.render import translate
 from eventkit.core.settings import Settings
 from eventkit.db.store import Event, Invitation, Registration, Store
@@ -22,18 +23,30 @@ from eventkit.model.spec import EventSpec
 SIGNIFICANT = ("start", "end", "timezone", "venue", "online_url", "title")
 
 
-class EventNotFound(LookupError):
+class EventNotFound(LookupError, UserError):
+    """No event has this slug."""
+
+    message = N_("There is no event with this address.")
+    status = 404
+
     def __init__(self, slug: str):
         super().__init__(slug)
         self.slug = slug
 
 
-class EventCancelled(ValueError):
+class EventCancelled(ValueError, UserError):
     """A cancelled event cannot move: create a new event (a new slug) for the new date."""
 
+    message = N_(
+        "The event %(slug)s is cancelled, so its time or place cannot change any more. "
+        "For a new date, create a new event with its own slug."
+    )
+    status = 409
+
     def __init__(self, slug: str):
         super().__init__(slug)
         self.slug = slug
+        self.params = {"slug": slug}
 
 
 def announced(session: Session, event: Event) -> bool:

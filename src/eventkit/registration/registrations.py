@@ -24,6 +24,7 @@ from sqlalchemy.engine import Row as SqlRow
 from sqlalchemy.orm import Session
 
 from eventkit.consent import consents
+from eventkit.core.errors import N_, UserError
 from eventkit.core.tokens import new_nonce, signed_token, token_hash, token_subject, verify_signed
 from eventkit.db.store import Checkin, ConsentRecord, Event, Invitation, Person, Registration, utcnow
 from eventkit.events.events import _SLUG, EventNotFound, find_event
@@ -37,12 +38,24 @@ ACTIVE = ("registered", "waitlisted")
 OPTIN_VALID = timedelta(hours=48)  # an unconfirmed public request lapses after this
 
 
-class RegistrationClosed(Exception):
+class RegistrationClosed(UserError):
     """The deadline has passed or the event was cancelled."""
 
+    message = N_("Registration for this event is closed.")
+    status = 409
 
-class InvalidLink(LookupError):
+    def __init__(self, slug: str):
+        Exception.__init__(self, slug)  # the slug, as it always was; the message is the class's
+
+
+class InvalidLink(LookupError, UserError):
     """A personal link that does not match any registration (mistyped, revoked, or for another purpose)."""
+
+    message = N_(
+        "This personal link is not valid (any more). Please use the link from your most recent email, "
+        "or register again on the event page."
+    )
+    status = 404
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
+from eventkit.core.errors import UserError
 from eventkit.core.i18n import LANGUAGES
 from eventkit.core.tokens import new_nonce, signed_token, token_subject, verify_signed
 from eventkit.core.validation import N_, Problem, Problems, ValidationFailed, clean_line, has_control
@@ -48,10 +49,12 @@ from eventkit.runtime import Runtime
 __all__ = [
     "KIND",
     "Draft",
+    "InvalidBoardLink",
     "InvalidLink",
     "NoGrid",
     "NotPublished",
     "NotRegistered",
+    "NothingToPublish",
     "PublishedPlan",
     "RoomSpec",
     "RoundSpec",
@@ -96,20 +99,48 @@ TITLE_FIELD, DESCRIPTION_FIELD = "session_title", "session_description"  # BarCa
 GROUP_FIELDS = ("working_group_first", "working_group_second")  # Netzwerktreffen registration fields
 
 
-class NotRegistered(PermissionError):
+class InvalidBoardLink(InvalidLink):
+    """A personal link to the session board or to a session's notes that is not valid."""
+
+    message = N_(
+        "This personal link is not valid (any more). Please use the link from your most recent email, "
+        "or open the session board from your personal registration page."
+    )
+
+
+class NotRegistered(PermissionError, UserError):
     """A valid personal link of someone without a place (waiting list, cancelled)."""
 
+    message = N_("Only people with a place at the event can propose sessions and mark interest.")
+    status = 403
 
-class UnknownSession(LookupError):
+
+class UnknownSession(LookupError, UserError):
     """No session with this id at this event (or it was withdrawn)."""
 
+    message = N_("There is no such session (any more) at this event.")
+    status = 404
 
-class NotPublished(LookupError):
+
+class NotPublished(LookupError, UserError):
     """The event has no published session plan yet."""
 
+    message = N_("The session plan has not been published yet.")
+    status = 404
 
-class NoGrid(LookupError):
+
+class NothingToPublish(NotPublished):
+    """There is no draft plan to publish: the sessions have not been planned into the grid."""
+
+    message = N_("There is no plan to publish yet: plan the sessions first.")
+    status = 409
+
+
+class NoGrid(LookupError, UserError):
     """The event has neither a grid set by the organiser nor one in its spec."""
+
+    message = N_("Set the grid (rounds and rooms) first.")
+    status = 409
 
 
 # ------------------------------------------------------------------------------------------------ the grid
@@ -410,7 +441,7 @@ def _participant(session: DbSession, rt: Runtime, event: Event, token: str) -> R
         or registration.event_id != event.id
         or not verify_signed(rt.settings.secret_key, "manage", token, registration.id, registration.token_nonce)
     ):
-        raise InvalidLink(event.slug)
+        raise InvalidBoardLink(event.slug)
     if registration.status != "registered":
         raise NotRegistered(event.slug)
     return registration
@@ -1003,7 +1034,7 @@ def publish(rt: Runtime, slug: str, *, now: datetime | None = None) -> Published
         grid = _grid(event, row)
         data = _draft_data(row)
         if grid is None or not data["placements"]:
-            raise NotPublished(slug)
+            raise NothingToPublish(slug)
         registered = _registered(session, event.id)
         proposals = {
             p.id: p
@@ -1240,7 +1271,7 @@ def _by_notes_token(session: DbSession, rt: Runtime, slug: str, proposal_id: int
         or token_subject(token or "") != proposal_id
         or not verify_signed(rt.settings.secret_key, "notes", token, proposal.id, proposal.notes_nonce)
     ):
-        raise InvalidLink(slug)
+        raise InvalidBoardLink(slug)
     return proposal
 
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from eventkit.core.errors import UserError
 from eventkit.core.i18n import LANGUAGES
 from eventkit.core.tokens import new_nonce, signed_token, token_subject, verify_signed
 from eventkit.core.validation import N_, Problems, ValidationFailed, clean_line, has_control
@@ -54,22 +55,34 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _TEXTAREA_CONTROL = frozenset("\t\n\r")
 
 
-class InvalidSurveyLink(LookupError):
+class InvalidSurveyLink(LookupError, UserError):
     """A survey link that matches no survey invitation (mistyped, altered, or made for another purpose)."""
 
+    message = N_(
+        "This survey link is not valid. Please use the link from your most recent email about the survey, "
+        "exactly as it is written there."
+    )
+    status = 404
 
-class _LinkState(Exception):
+
+class _LinkState(UserError):
     def __init__(self, slug: str, language: str | None = None):
-        super().__init__(slug)
+        Exception.__init__(self, slug)  # the slug, as it always was; the message is the class's
         self.language = language  # the person's, for the page that says so
 
 
 class SurveyClosed(_LinkState):
     """The survey has ended (its closing date passed, or the organiser closed it)."""
 
+    message = N_("This survey has ended, so no more answers can be given. Thank you for your interest!")
+    status = 410
+
 
 class AlreadyAnswered(_LinkState):
     """This link has been used to answer the survey already."""
+
+    message = N_("This survey has already been answered with this link. Each link can be used once. Thank you!")
+    status = 409
 
 
 # --- definitions -----------------------------------------------------------------------------------------
