@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
+from eventkit.core.errors import N_, UserError
 from eventkit.core.i18n import gettext_for
 from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import Event, Registration
@@ -28,8 +29,10 @@ from eventkit.model.registration_form import CORE_LABELS, answers_summary
 from eventkit.model.spec import EventSpec
 from eventkit.registration import registrations
 from eventkit.registration.registrations import InvalidLink
-from eventkit.web.app import Web
-from eventkit.web.pages import field_text, form_values
+from eventkit.web.deps import Language, Organiser, OrganiserForm, Submitted, WebDep
+from eventkit.web.errors import NotOrganiser, OrganiserFormExpired
+from eventkit.web.forms import Form
+from eventkit.web.pages import Web
 from eventkit.web.security import ADMIN_COOKIE, client_address, set_cookie
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -37,64 +40,30 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 ACTION_FIELDS = ("support_needs", "interpreting_language", "support_other", "dietary", "dietary_other")
 
 
-def _web(request: Request) -> Web:
-    web: Web = request.app.state.web
-    return web
+class NoSuchRegistration(UserError):
+    """The registration an organiser's form names is not one with a place at this event."""
+
+    message = N_("There is no such registration with a place.")
+    status = 404
 
 
-def _refuse(web: Web, request: Request, language: str) -> HTMLResponse:
-    _ = gettext_for(language).gettext
-    if not web.admin.enabled:
-        return web.error_page(
-            request,
-            404,
-            _("The organisers' pages are switched off. Set EVENTKIT_ADMIN_TOKEN to use them."),
-            language,
-        )
-    response = web.page(
-        request,
-        "admin/login.html",
-        language,
-        {"failed": False, "next": request.url.path},
-        status_code=401,
-        csrf=True,
-    )
-    response.headers["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-@router.get("", response_class=HTMLResponse)
-def admin_home(request: Request) -> Response:
-    web = _web(request)
-    language = web.language(request)
-    if not web.admin.allowed(request):
-        return _refuse(web, request, language)
+@router.get("", response_class=HTMLResponse, dependencies=[Organiser])
+def admin_home(language: Language) -> Response:
     return RedirectResponse(f"/admin/events?lang={language}", status_code=303)
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
-    web = _web(request)
-    form = form_values(await request.form())
-    language = web.language(request, field_text(form, "lang") or None)
-    _ = gettext_for(language).gettext
+async def login(request: Request, web: WebDep, form: Submitted) -> Response:
+    language = form.language
     if not web.admin.enabled:
-        return _refuse(web, request, language)
-    if not web.csrf.valid(request, form.get("csrf_token")):
-        return web.error_page(request, 400, _("The form has expired. Please reload the page and try again."), language)
+        raise NotOrganiser()  # the page that says the organisers' pages are off
+    if not web.csrf.valid(request, form.values.get("csrf_token")):
+        raise OrganiserFormExpired()
     retry_after = web.limiter.hit("admin-login:" + client_address(request))
-    token = field_text(form, "token")
-    if retry_after is not None or not web.admin.check_token(token):
-        response = web.page(
-            request,
-            "admin/login.html",
-            language,
-            {"failed": True, "next": "/admin/events"},
-            status_code=401,
-            csrf=True,
-        )
-        return response
-    target = field_text(form, "next") or "/admin/events"
+    if retry_after is not None or not web.admin.check_token(form.text("token")):
+        context = {"failed": True, "next": "/admin/events"}
+        return web.page(request, "admin/login.html", language, context, status_code=401, csrf=True)
+    target = form.text("next") or "/admin/events"
     if not target.startswith("/admin/") or "//" in target or "\\" in target:
         target = "/admin/events"
     redirect = RedirectResponse(f"{target}?lang={language}", status_code=303)
@@ -103,22 +72,15 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    web = _web(request)
-    form = form_values(await request.form())
-    language = web.language(request, field_text(form, "lang") or None)
-    response = RedirectResponse(f"/admin?lang={language}", status_code=303)
-    if web.csrf.valid(request, form.get("csrf_token")):
+async def logout(request: Request, web: WebDep, form: Submitted) -> Response:
+    response = RedirectResponse(f"/admin?lang={form.language}", status_code=303)
+    if web.csrf.valid(request, form.values.get("csrf_token")):
         response.delete_cookie(ADMIN_COOKIE, path="/")
     return response
 
 
-@router.get("/events", response_class=HTMLResponse)
-def events(request: Request) -> Response:
-    web = _web(request)
-    language = web.language(request)
-    if not web.admin.allowed(request):
-        return _refuse(web, request, language)
+@router.get("/events", response_class=HTMLResponse, dependencies=[Organiser])
+def events(request: Request, web: WebDep, language: Language) -> Response:
     with web.rt.store.session() as session:
         rows = session.execute(select(Event).order_by(Event.starts_at.desc())).scalars().all()
         counts = {
@@ -161,12 +123,8 @@ def _chosen_day(spec: EventSpec, value: str | None) -> date:
     return day if day in spec.days else checkins.default_day(spec)
 
 
-@router.get("/events/{slug}", response_class=HTMLResponse)
-def event_admin(request: Request, slug: str) -> Response:
-    web = _web(request)
-    language = web.language(request)
-    if not web.admin.allowed(request):
-        return _refuse(web, request, language)
+@router.get("/events/{slug}", response_class=HTMLResponse, dependencies=[Organiser])
+def event_admin(request: Request, slug: str, web: WebDep, language: Language) -> Response:
     spec, people, fields = _people(web, slug, language)
     action_fields = [f for f in fields if f.name in ACTION_FIELDS]
     needs = [
@@ -207,13 +165,9 @@ def event_admin(request: Request, slug: str) -> Response:
     return web.page(request, "admin/event.html", language, context, csrf=True)
 
 
-@router.get("/events/{slug}/registrations.csv")
-def export_csv(request: Request, slug: str) -> Response:
+@router.get("/events/{slug}/registrations.csv", dependencies=[Organiser])
+def export_csv(request: Request, slug: str, web: WebDep, language: Language) -> Response:
     """All registrations with their answers, for a spreadsheet: UTF-8 with BOM, semicolons (German Excel)."""
-    web = _web(request)
-    language = web.language(request)
-    if not web.admin.allowed(request):
-        return _refuse(web, request, language)
     _ = gettext_for(language).gettext
     spec, people, fields = _people(web, slug, language)
     # a multi-day event gets a column per day: the time of that day's check-in
@@ -280,56 +234,34 @@ def _local(at: datetime | None, spec: EventSpec) -> str:
     return at.astimezone(spec.start.tzinfo).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
-async def _registration_form(request: Request) -> tuple[Web, dict[str, Any], str, int] | Response:
-    """An organiser's form about one registration: token, CSRF and the registration's id checked."""
-    web = _web(request)
-    form = form_values(await request.form())
-    language = web.language(request, field_text(form, "lang") or None)
-    _ = gettext_for(language).gettext
-    if not web.admin.allowed(request):
-        return _refuse(web, request, language)
-    if not web.csrf.valid(request, form.get("csrf_token")):
-        return web.error_page(request, 400, _("The form has expired. Please reload the page and try again."), language)
-    raw_id = form.get("registration_id")
-    if not isinstance(raw_id, str) or not raw_id.isdigit():
-        return web.error_page(request, 400, _("No registration was chosen."), language)
-    return web, form, language, int(raw_id)
+def _registration_id(form: Form) -> int:
+    raw = form.values.get("registration_id")
+    if not isinstance(raw, str) or not raw.isdigit():
+        raise UserError(N_("No registration was chosen."))
+    return int(raw)
 
 
 @router.post("/events/{slug}/checkin")
-async def checkin(request: Request, slug: str) -> Response:
-    checked = await _registration_form(request)
-    if isinstance(checked, Response):
-        return checked
-    web, form, language, registration_id = checked
-    _ = gettext_for(language).gettext
-    present = form.get("present") == "1"
+async def checkin(slug: str, web: WebDep, form: OrganiserForm) -> Response:
+    registration_id = _registration_id(form)
+    present = form.values.get("present") == "1"
     # the day of a multi-day event's check-in view; without one, the day it is (single-day events: their day)
-    raw_day = field_text(form, "day")
-    day: date | None = None
-    try:
-        if raw_day:
-            day = checkins.parse_day(raw_day)
-        done = checkins.check_in(web.rt, slug, registration_id, present, day)
-    except ValidationFailed as exc:
-        return web.error_page(request, 400, exc.render(language), language)
-    if not done:
-        return web.error_page(request, 404, _("There is no such registration with a place."), language)
+    raw_day = form.text("day")
+    day = checkins.parse_day(raw_day) if raw_day else None
+    if not checkins.check_in(web.rt, slug, registration_id, present, day):
+        raise NoSuchRegistration()
     chosen = f"&day={day.isoformat()}" if day else ""
-    return RedirectResponse(f"/admin/events/{quote(slug)}?lang={language}{chosen}#r-{registration_id}", status_code=303)
+    url = f"/admin/events/{quote(slug)}?lang={form.language}{chosen}#r-{registration_id}"
+    return RedirectResponse(url, status_code=303)
 
 
 @router.post("/events/{slug}/cancel")
-async def cancel_for(request: Request, slug: str) -> Response:
+async def cancel_for(slug: str, web: WebDep, form: OrganiserForm) -> Response:
     """The organisers cancel a registration (someone called to say so): the person is told by email."""
-    checked = await _registration_form(request)
-    if isinstance(checked, Response):
-        return checked
-    web, form, language, registration_id = checked
-    _ = gettext_for(language).gettext
+    registration_id = _registration_id(form)
     try:
         registrations.cancel_by_organiser(web.rt, slug, registration_id)
-    except InvalidLink:
-        return web.error_page(request, 404, _("There is no such registration with a place."), language)
+    except InvalidLink as exc:  # not a link here: the form named a registration without a place
+        raise NoSuchRegistration() from exc
     web.pump.notify(slug)
-    return RedirectResponse(f"/admin/events/{quote(slug)}?lang={language}", status_code=303)
+    return RedirectResponse(f"/admin/events/{quote(slug)}?lang={form.language}", status_code=303)

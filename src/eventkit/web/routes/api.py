@@ -16,13 +16,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from eventkit.core.errors import N_
 from eventkit.core.i18n import gettext_for
 from eventkit.core.validation import ValidationFailed
 from eventkit.events.events import load_event
 from eventkit.model.registration_form import parse_registration
 from eventkit.registration import registrations
-from eventkit.registration.registrations import RegistrationClosed
-from eventkit.web.app import Web
+from eventkit.web.deps import Organiser
+from eventkit.web.errors import TooManyRequests
+from eventkit.web.pages import Web, web_of
 from eventkit.web.security import client_address
 
 router = APIRouter(prefix="/api", tags=["registration"])
@@ -62,15 +64,10 @@ class ErrorResponse(BaseModel):
     detail: list[FieldError] | str
 
 
-def _web(request: Request) -> Web:
-    web: Web = request.app.state.web
-    return web
-
-
-def _errors(status: int, items: list[tuple[str, str]] | str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _errors(status: int, items: list[tuple[str, str]] | str) -> JSONResponse:
     if isinstance(items, str):
-        return JSONResponse({"detail": items}, status_code=status, headers=headers)
-    return JSONResponse({"detail": [{"field": f, "message": m} for f, m in items]}, status_code=status, headers=headers)
+        return JSONResponse({"detail": items}, status_code=status)
+    return JSONResponse({"detail": [{"field": f, "message": m} for f, m in items]}, status_code=status)
 
 
 @router.post(
@@ -95,7 +92,7 @@ def _errors(status: int, items: list[tuple[str, str]] | str, headers: dict[str, 
 async def register(request: Request, slug: str) -> Any:
     """Register for an event. With a valid `invitation_token` for the same address the place (or the place
     on the waiting list) is given at once; otherwise the address gets a confirmation link first."""
-    web = _web(request)
+    web = web_of(request)
     language = web.language(request)
     _ = gettext_for(language).gettext
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
@@ -119,11 +116,7 @@ def _register(web: Web, request: Request, slug: str, data: dict[str, Any], langu
     version, spec = registrations.known_spec(web.rt, slug)  # 404 before anything is counted
     retry_after = web.limiter.hit(client_address(request))
     if retry_after is not None:
-        return _errors(
-            429,
-            _("Too many requests. Please wait %(seconds)s seconds and try again.") % {"seconds": retry_after},
-            {"Retry-After": str(retry_after)},
-        )
+        raise TooManyRequests(retry_after, N_("Too many requests. Please wait %(seconds)s seconds and try again."))
     token = data.get("invitation_token")
     if token is not None and (not isinstance(token, str) or not token.isascii() or len(token) > 200):
         return _errors(422, [("invitation_token", _("must be a text"))])
@@ -144,8 +137,6 @@ def _register(web: Web, request: Request, slug: str, data: dict[str, Any], langu
         try:
             outcome = registrations.submit(web.rt, slug, parsed, invitation_token=token, checked_with=version)
             break
-        except RegistrationClosed:
-            return _errors(409, _("Registration for this event is closed."))
         except registrations.SpecChanged:
             # the organiser changed the event meanwhile: check the input against the new version
             version, spec = registrations.known_spec(web.rt, slug, fresh=True)
@@ -173,7 +164,7 @@ def _register(web: Web, request: Request, slug: str, data: dict[str, Any], langu
 @router.get("/events/{slug}")
 def event_info(request: Request, slug: str) -> Any:
     """The public facts of an event and whether places are left."""
-    web = _web(request)
+    web = web_of(request)
     with web.rt.store.session() as session:
         event, spec = load_event(session, slug)
         status = event.status
@@ -198,7 +189,7 @@ def event_info(request: Request, slug: str) -> Any:
 @router.get("/events/{slug}/form")
 def form_description(request: Request, slug: str) -> Any:
     """The registration fields of this event (core fields and the format's own), with their options."""
-    web = _web(request)
+    web = web_of(request)
     language = web.language(request)
     with web.rt.store.session() as session:
         _event, spec = load_event(session, slug)
@@ -217,17 +208,10 @@ def form_description(request: Request, slug: str) -> Any:
     }
 
 
-@router.get("/events/{slug}/registrations", tags=["organisers"])
+@router.get("/events/{slug}/registrations", tags=["organisers"], dependencies=[Organiser])
 def registrations_list(request: Request, slug: str) -> Any:
     """Every registration of the event (organisers only: Authorization: Bearer EVENTKIT_ADMIN_TOKEN)."""
-    web = _web(request)
-    language = web.language(request)
-    if not web.admin.allowed(request):
-        return _errors(
-            401,
-            gettext_for(language).gettext("This needs the organisers' token (Authorization: Bearer ...)."),
-            {"WWW-Authenticate": "Bearer"},
-        )
+    web = web_of(request)
     _spec, rows = registrations.listing(web.rt, slug)
     return {
         "registrations": [

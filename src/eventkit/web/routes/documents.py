@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from eventkit.core.i18n import gettext_for
+from eventkit.core.errors import N_, UserError
 from eventkit.recap import recap
-from eventkit.web.app import Web
+from eventkit.web.deps import WebDep
 
 router = APIRouter(include_in_schema=False)
 
 
+class InvalidDocumentLink(UserError):
+    """A document link that matches no attendee's document."""
+
+    message = N_("This personal link is not valid (any more).")
+    status = 404
+
+
 @router.get("/e/{slug}/recap.pdf", response_model=None)
-def recap_pdf(request: Request, slug: str, t: str = "") -> Response:
-    web: Web = request.app.state.web
+def recap_pdf(slug: str, web: WebDep, t: str = "") -> Response:
     path = recap.document_for_token(web.rt, slug, t)
     if path is None:
-        language = web.language(request)
-        message = gettext_for(language).gettext("This personal link is not valid (any more).")
-        return web.error_page(request, 404, message, language)
+        raise InvalidDocumentLink()
     return FileResponse(
         path,
         media_type="application/pdf",
