@@ -71,7 +71,7 @@ LimitedForm = Annotated[Form, Depends(limited_form)]
 
 
 async def organiser(request: Request, web: WebDep, _language: Language) -> None:
-    """Organisers only (NotOrganiser: the login page, or 401 under /api/)."""
+    """Organisers only (NotOrganiser: the login page in the page's language, or 401 under /api/)."""
     if not web.admin.allowed(request):
         raise NotOrganiser()
 
