@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from eventkit.cli import main
+from eventkit.cli import COMMANDS, main
+from eventkit.cli.lazy import LazyGroup, load
 from eventkit.core.render import Renderer
 from eventkit.db.store import Event, Invitation, Person, Store
 from eventkit.model.formats import discover
@@ -104,3 +109,42 @@ def test_preview_unknown_format(env: dict[str, str]) -> None:
 def test_examples_have_invitee_lists() -> None:
     for spec in EXAMPLES.glob("*.yaml"):
         assert spec.with_name(f"{spec.stem}-invitees.csv").is_file()
+
+
+def test_help_lists_every_command_by_the_summary_its_own_help_gives() -> None:
+    lazy = LazyGroup("eventkit", lazy=COMMANDS, help=main.help)
+    loaded = {name: load(where) for name, (where, _summary) in COMMANDS.items()}
+    eager = click.Group("eventkit", commands=loaded, help=main.help)
+    listed = CliRunner().invoke(lazy, ["--help"], terminal_width=80).output
+    assert "Commands:" in listed and listed == CliRunner().invoke(eager, ["--help"], terminal_width=80).output
+    for name, (_where, summary) in COMMANDS.items():
+        assert " ".join((loaded[name].help or "").split("\n\n")[0].split()) == summary, name
+    assert sorted(main.list_commands(click.Context(main))) == sorted(COMMANDS)
+
+
+def imported_by(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules a fresh interpreter has imported after running `code`."""
+    script = f"import sys\n{code}\nprint('\\n'.join(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True
+    )
+    return set(done.stdout.split())
+
+
+def test_help_imports_no_command_module_and_no_prefect() -> None:
+    modules = imported_by(
+        "from click.testing import CliRunner\nfrom eventkit.cli import main\n"
+        "assert CliRunner().invoke(main, ['--help']).exit_code == 0"
+    )
+    assert not {m for m in modules if m.startswith(("prefect", "flows", "weasyprint", "uvicorn"))}
+    assert {m for m in modules if m.startswith("eventkit.cli.")} == {"eventkit.cli.lazy"}
+
+
+def test_creating_an_event_nobody_knows_yet_does_not_load_prefect(env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "event.yaml"
+    spec.write_text(GOOD, encoding="utf-8")
+    modules = imported_by(
+        f"from eventkit.cli import main\nmain(['event', 'create', {str(spec)!r}], standalone_mode=False)", env
+    )
+    assert "eventkit.cli.events" in modules
+    assert not {m for m in modules if m.startswith(("prefect", "flows"))}

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from eventkit import runtime
+from eventkit.cli.privacy import person, purge
 from eventkit.consent import consents
 from eventkit.db.store import (
     ConsentRecord,
@@ -166,10 +167,6 @@ def make_spec_of(rt: Runtime, slug: str) -> Any:
 
 
 def test_cli_export_forget_and_purge(rt: Runtime, stored: dict[str, int], tmp_path: Path, database_url: str) -> None:
-    from eventkit.cli import main  # it registers the command modules (importing one first would be circular)
-
-    person, purge = main.commands["person"], main.commands["purge"]
-
     env = {
         "EVENTKIT_DATABASE_URL": rt.settings.database_url,
         "EVENTKIT_VAR_DIR": str(rt.settings.var_dir),

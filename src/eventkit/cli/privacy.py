@@ -1,4 +1,4 @@
-"""The privacy commands: `eventkit person export|forget EMAIL` and `eventkit purge` (attached to eventkit.cli.main)."""
+"""The privacy commands: `eventkit person export|forget EMAIL` and `eventkit purge`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import sys
 from pathlib import Path
 
 import click
+from email_validator import EmailNotValidError, validate_email
 
-from eventkit.cli import _, user_errors
+from eventkit import runtime
+from eventkit.cli.messages import _, user_errors
 from eventkit.core.settings import Settings
+from eventkit.privacy.privacy import export_person, forget_person
+from eventkit.privacy.retention import purge as run_purge
 
 
 def _address(email: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
@@ -32,9 +34,6 @@ def person() -> None:
 @user_errors
 def person_export(email: str, out: Path | None) -> None:
     """Everything stored about EMAIL as JSON (to standard output, or --out FILE)."""
-    from eventkit import runtime
-    from eventkit.privacy.privacy import export_person
-
     address = _address(email)
     rt = runtime.configure(Settings.from_env())
     data = export_person(rt, address)
@@ -54,9 +53,6 @@ def person_export(email: str, out: Path | None) -> None:
 @user_errors
 def person_forget(email: str, yes: bool) -> None:
     """Erase EMAIL everywhere, keeping only what a funder's retention still requires (and saying so)."""
-    from eventkit import runtime
-    from eventkit.privacy.privacy import forget_person
-
     address = _address(email)
     rt = runtime.configure(Settings.from_env())
     if not yes and not click.confirm(
@@ -109,9 +105,6 @@ def person_forget(email: str, yes: bool) -> None:
 @user_errors
 def purge(dry_run: bool, slug: str | None) -> None:
     """Delete the personal data of every event whose retention period has passed (see README, Privacy)."""
-    from eventkit import runtime
-    from eventkit.privacy.retention import purge as run_purge
-
     rt = runtime.configure(Settings.from_env())
     report = run_purge(rt, slug=slug, dry_run=dry_run)
     if dry_run:

@@ -9,8 +9,16 @@ from typing import NoReturn
 
 import click
 
-from eventkit.cli import _, user_errors
+from eventkit import runtime
+from eventkit.cli.lazy import LazyFunction
+from eventkit.cli.messages import _, user_errors
 from eventkit.core.settings import Settings
+from eventkit.model.series import load_series
+from eventkit.recap.minutes import take_input
+from eventkit.series import series_store
+
+send_series_invitation = LazyFunction("flows.series:send_series_invitation")
+update_series = LazyFunction("flows.series:update_series")
 
 
 @click.group()
@@ -31,10 +39,6 @@ def _not_found(slug: str) -> NoReturn:
 @user_errors
 def series_create(series_file: Path, horizon_days: int) -> None:
     """Validate SERIES_FILE, store the series and create its meetings of the next days; prints their slugs."""
-    from eventkit import runtime
-    from eventkit.model.series import load_series
-    from eventkit.series import series_store
-
     settings = Settings.from_env()
     definition = load_series(series_file, settings.template_dir)
     rt = runtime.configure(settings)
@@ -55,10 +59,6 @@ def series_create(series_file: Path, horizon_days: int) -> None:
 @user_errors
 def series_invite(slug: str) -> None:
     """Send the series invitation (all meetings in one calendar) to the members of series SLUG."""
-    from eventkit import runtime
-    from eventkit.series import series_store
-    from flows.series import send_series_invitation
-
     settings = Settings.from_env()
     runtime.configure(settings)
     try:
@@ -82,11 +82,6 @@ def series_invite(slug: str) -> None:
 def series_update(series_file: Path) -> None:
     """Store the changed SERIES_FILE: moved or skipped meetings go to the members' calendars, and the meetings
     that exist as events move or are cancelled (telling their registrants)."""
-    from eventkit import runtime
-    from eventkit.model.series import load_series
-    from eventkit.series import series_store
-    from flows.series import update_series
-
     settings = Settings.from_env()
     definition = load_series(series_file, settings.template_dir)
     rt = runtime.configure(settings)
@@ -118,9 +113,6 @@ def series_update(series_file: Path) -> None:
 @user_errors
 def minutes(slug: str, input_file: Path) -> None:
     """Keep the minutes of meeting SLUG; its open tasks appear in the next meeting's invitation."""
-    from eventkit import runtime
-    from eventkit.recap.minutes import take_input
-
     settings = Settings.from_env()
     rt = runtime.configure(settings)
     kept = take_input(rt, slug, input_file)

@@ -7,14 +7,18 @@ from pathlib import Path
 
 import click
 
-from eventkit.cli import _, _lang, user_errors
+from eventkit import runtime
+from eventkit.cli.messages import _, current_language, user_errors
 from eventkit.core.settings import Settings
+from eventkit.events.events import load_event
+from eventkit.mail import delivery
+from eventkit.mail.transport import transport_for
+from eventkit.model import planner
+from eventkit.runtime import Runtime
+from eventkit.sessions import sessions as board
 
 
-def _runtime(slug: str):  # type: ignore[no-untyped-def]
-    from eventkit import runtime
-    from eventkit.events.events import load_event
-
+def _runtime(slug: str) -> Runtime:
     rt = runtime.configure(Settings.from_env())
     with rt.store.session() as session:
         load_event(session, slug)
@@ -31,9 +35,6 @@ def sessions() -> None:
 @user_errors
 def sessions_plan(slug: str) -> None:
     """Plan the proposed sessions of event SLUG into its grid (a draft; sessions frozen by hand stay)."""
-    from eventkit.model import planner
-    from eventkit.sessions import sessions as board
-
     rt = _runtime(slug)
     try:
         plan = board.plan(rt, slug)
@@ -57,7 +58,7 @@ def sessions_plan(slug: str) -> None:
         )
     )
     for reason in plan.reasons:
-        click.echo("- " + planner.describe(reason, _lang()))
+        click.echo("- " + planner.describe(reason, current_language()))
 
 
 @sessions.command("publish")
@@ -67,10 +68,6 @@ def sessions_plan(slug: str) -> None:
 @user_errors
 def sessions_publish(slug: str, send: bool, pdf: Path | None) -> None:
     """Publish the draft plan of event SLUG at /e/SLUG/plan (and /e/SLUG/plan.pdf)."""
-    from eventkit.mail import delivery
-    from eventkit.mail.transport import transport_for
-    from eventkit.sessions import sessions as board
-
     rt = _runtime(slug)
     try:
         published = board.publish(rt, slug)
@@ -83,7 +80,7 @@ def sessions_publish(slug: str, send: bool, pdf: Path | None) -> None:
         done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt), slug=slug, rt=rt))
         click.echo(_("%(sent)s emails sent, %(failed)s failed.", sent=done.sent, failed=done.failed))
     if pdf is not None:
-        click.echo(str(board.plan_pdf(rt, slug, _lang(), out=pdf)))
+        click.echo(str(board.plan_pdf(rt, slug, current_language(), out=pdf)))
 
 
 @click.group()
@@ -96,8 +93,6 @@ def groups() -> None:
 @user_errors
 def groups_assign(slug: str) -> None:
     """Assign everyone registered for event SLUG to a working group, as many first choices as possible."""
-    from eventkit.sessions import sessions as board
-
     rt = _runtime(slug)
     result = board.assign_working_groups(rt, slug)
     ranks = list(result.by_rank) + [0, 0]
