@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import shutil
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from eventkit import runtime
+from eventkit.core.errors import N_
 from eventkit.core.settings import PROJECT_ROOT, Settings
-from eventkit.core.validation import N_
+from eventkit.db.store import Registration
+from eventkit.devtools.demo_series import run_series
+from eventkit.devtools.mailbox import deliver, invitation_tokens
+from eventkit.door import checkins
+from eventkit.events.events import find_event, format_for, save_event
+from eventkit.invitations import invitations
+from eventkit.model import lifecycle
+from eventkit.model.invitees import read_invitees
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.spec import load_spec
+from eventkit.privacy import privacy, retention
+from eventkit.registration import registrations
+from eventkit.runtime import Runtime
+from eventkit.sessions import sessions
+from eventkit.survey import evaluation, survey
+from flows.delivery import deliver_outbox
+from flows.invitations import send_invitations
+from flows.recap import recap_flow
+from flows.reminders import send_reminder
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 
@@ -35,20 +60,11 @@ def _reset(out: Path) -> None:
 
 
 def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]) -> None:
-    from eventkit import runtime
-    from eventkit.events.events import save_event
-    from eventkit.model.invitees import read_invitees
-    from eventkit.model.spec import load_spec
-
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     _reset(out)
     settings = demo_settings(out)
     rt = runtime.configure(settings)
-    from eventkit.invitations import invitations
-    from flows.invitations import send_invitations
-
     specs = sorted(p for p in EXAMPLES_DIR.glob("*.yaml"))
     echo(translate(N_("eventkit demo: %(count)s example events from %(dir)s"), count=len(specs), dir=str(EXAMPLES_DIR)))
     rows = []
@@ -72,14 +88,13 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
             f"{report.failed:>6}  {'ok' if ok else 'FAILED'} ({seconds:.1f} s)"
         )
     echo("")
-    _simulate_registrations(rt, specs, echo=echo, translate=translate)
-    _export_person(rt, "zeynep.aydin@example.org", out, echo=echo, translate=translate)
+    public = _simulate_registrations(rt, specs, echo=echo, translate=translate)
+    for address in public[:1]:
+        _export_person(rt, address, out, echo=echo, translate=translate)
     echo("")
     if not _run_phases(rt, specs, out, echo=echo, translate=translate):
         raise SystemExit(1)
     echo("")
-    from eventkit.devtools.demo_series import run_series
-
     if not run_series(rt, EXAMPLES_DIR, out, echo=echo, translate=translate):
         raise SystemExit(1)
     mails = sorted((out / "mail").glob("*.eml"))
@@ -96,67 +111,33 @@ def run_demo(out: Path, *, echo: Callable[[str], Any], translate: Callable[..., 
         raise SystemExit(1)
 
 
-def _invitation_tokens(rt: Any, slug: str) -> dict[str, str]:
-    """Each invitee's personal token, read back from the invitation emails (as the invitee's browser would)."""
-    import email
-    import re
-
-    from sqlalchemy import select
-
-    from eventkit.db.store import OutboxMessage, Person
-    from eventkit.events.events import load_event
-
-    tokens = {}
-    with rt.store.session() as session:
-        event, _spec = load_event(session, slug)
-        rows = session.execute(
-            select(Person.email, OutboxMessage.raw)
-            .join(Person, Person.id == OutboxMessage.person_id)
-            .where(OutboxMessage.event_id == event.id, OutboxMessage.kind == "invitation")
-        )
-        for address, raw in rows:
-            msg = email.message_from_bytes(raw or b"")
-            for part in msg.walk():
-                payload = part.get_payload(decode=True)
-                if part.get_content_type() == "text/plain" and isinstance(payload, bytes):
-                    match = re.search(r"/register\?t=([A-Za-z0-9_-]+)", payload.decode())
-                    if match:
-                        tokens[address] = match.group(1)
-    return tokens
-
-
 def _simulate_registrations(
-    rt: Any, specs: list[Path], *, echo: Callable[[str], Any], translate: Callable[..., str]
-) -> None:
+    rt: Runtime, specs: list[Path], *, echo: Callable[[str], Any], translate: Callable[..., str]
+) -> list[str]:
     """Registrations as the web app makes them: invitees follow their links (about two in three register),
-    one person registers through the public link with double opt-in, the BarCamp fills up so that one
-    cancellation promotes the first person waiting. The emails are delivered like the app's."""
-    import asyncio
-    from datetime import timedelta
-
-    from eventkit.db.store import Registration
-    from eventkit.mail import delivery
-    from eventkit.mail.transport import transport_for
-    from eventkit.model.invitees import read_invitees
-    from eventkit.model.registration_form import RegistrationInput
-    from eventkit.model.spec import load_spec
-    from eventkit.registration import registrations
-
+    the people of an example's -public-registrants.csv register through the public link with double opt-in,
+    and an event with more invitees than places fills up, so that one cancellation promotes the first person
+    waiting. The emails are delivered like the app's. Returns who registered through the public link."""
     echo(translate(N_("Registrations (simulated, through the same code as the web app):")))
+    public = []
     for spec_path in specs:
         spec = load_spec(spec_path, rt.settings.template_dir)
+        asked = {field.name for field in format_for(rt.settings, spec.format).registration_fields}
         csv_path = spec_path.with_name(f"{spec_path.stem}-invitees.csv")
         invitees = read_invitees(csv_path) if csv_path.is_file() else []
-        tokens = _invitation_tokens(rt, spec.slug)
+        public_path = spec_path.with_name(f"{spec_path.stem}-public-registrants.csv")
+        guests = read_invitees(public_path) if public_path.is_file() else []
+        tokens = invitation_tokens(rt, spec.slug)
         now = (spec.registration_deadline or spec.start) - timedelta(days=14)
-        fill = spec.format == "barcamp"  # the BarCamp is popular: everyone invited wants to come
+        # more invited than places: everyone invited wants to come
+        fill = spec.capacity is not None and len(invitees) > spec.capacity
         outcomes = []
         for index, invitee in enumerate(invitees):
             if not fill and index % 3 == 2:
                 continue
             answers: dict[str, Any] = {"support_needs": ["step_free"]} if index == 1 else {}
             groups = [str(g) for g in spec.extra.get("working_groups") or []]
-            if spec.format == "netzwerktreffen" and len(groups) >= 2:
+            if {"working_group_first", "working_group_second"} <= asked and len(groups) >= 2:
                 # first and second choice, the first groups more popular than the last
                 choice = groups[min(index % 3, len(groups) - 1)]
                 answers["working_group_first"] = choice
@@ -165,20 +146,21 @@ def _simulate_registrations(
             outcomes.append(
                 registrations.submit(rt, spec.slug, data, invitation_token=tokens.get(invitee.email), now=now)
             )
-        if spec.format == "fachvernetzung":
-            guest = RegistrationInput("Zeynep Aydın", "zeynep.aydin@example.org", "Frauennetzwerk Gifhorn", "de", {})
-            pending = registrations.submit(rt, spec.slug, guest, now=now)
+        for guest in guests:
+            data = RegistrationInput(guest.name, guest.email, guest.organisation, guest.language, {})
+            pending = registrations.submit(rt, spec.slug, data, now=now)
             with rt.store.session() as session:
                 registration = session.get(Registration, pending.registration_id)
                 assert registration is not None
                 token = registrations.confirm_token(rt, registration)
             registrations.confirm(rt, spec.slug, token, now=now + timedelta(hours=2))
+            public.append(guest.email)
         promoted = None
         if fill:
             first = next(o for o in outcomes if o.status == "registered" and o.manage_token)
             assert first.manage_token is not None
             promoted = registrations.cancel(rt, spec.slug, first.manage_token, now=now + timedelta(days=1)).promoted
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt), rt=rt))
+        sent = deliver(rt)
         counts = registrations.counts(rt, spec.slug)
         echo(
             "  "
@@ -192,36 +174,18 @@ def _simulate_registrations(
                 waiting=counts.get("waitlisted", 0),
                 cancelled=counts.get("cancelled", 0),
                 promoted=1 if promoted else 0,
-                sent=done.sent,
+                sent=sent,
             )
         )
-
-
-def _deliver(rt: Any) -> int:
-    """Send what waits in the outbox (the demo's relay is the mail folder), as the web app's delivery does."""
-    import asyncio
-
-    from eventkit.mail import delivery
-    from eventkit.mail.transport import transport_for
-
-    return asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt), rt=rt)).sent
+    return public
 
 
 def _run_phases(
-    rt: Any, specs: list[Path], out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
+    rt: Runtime, specs: list[Path], out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
 ) -> bool:
     """Every later phase of each example event, in the order and at the times the lifecycle schedules them,
     with the clock moved forward to each phase's time: reminders, the close of registration, the check-in
     on the day, the recap, the survey with its reminder, and the evaluation. Prints the timeline."""
-    import random
-    from datetime import UTC, datetime
-
-    from eventkit.door import checkins
-    from eventkit.events.events import format_for
-    from eventkit.model import lifecycle
-    from eventkit.model.spec import load_spec
-    from eventkit.registration import registrations
-
     echo(translate(N_("The lifecycle in compressed time (the clock moves to each phase's time):")))
     rng = random.Random(2025)  # noqa: S311 - simulated answers, the same on every run; nothing secret
     ok = True
@@ -241,7 +205,7 @@ def _run_phases(
         steps: list[Any] = sorted([*timeline, None], key=lambda p: p.at if p is not None else spec.start)
         for phase in steps:
             if phase is None:
-                if spec.format == "barcamp":
+                if sessions.grid_of(rt, slug) is not None:
                     row(spec.start, "sessions", _plan_sessions(rt, spec, out, rng, translate))
                 if spec.extra.get("working_groups"):
                     row(spec.start, "working-groups", _assign_groups(rt, spec, translate))
@@ -262,14 +226,10 @@ def _run_phases(
     return ok
 
 
-def _phase(rt: Any, spec: Any, spec_path: Path, phase: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
+def _phase(
+    rt: Runtime, spec: Any, spec_path: Path, phase: Any, out: Path, rng: Any, translate: Callable[..., str]
+) -> str:
     """Run one phase of the lifecycle at its time; what happened, in a few words."""
-    from eventkit.model import lifecycle
-    from eventkit.survey import evaluation, survey
-    from flows.delivery import deliver_outbox
-    from flows.recap import recap_flow
-    from flows.reminders import send_reminder
-
     slug = spec.slug
     if phase.name.startswith("reminder-"):
         result = send_reminder(slug, phase.parameters["reminder"])
@@ -296,7 +256,7 @@ def _phase(rt: Any, spec: Any, spec_path: Path, phase: Any, out: Path, rng: Any,
         )
     if phase.name == "survey":
         opened = survey.open_survey(rt, slug, now=phase.at)
-        sent = _deliver(rt)
+        sent = deliver(rt)
         answered = survey.simulate_responses(rt, slug, rng)
         return (
             translate(N_("%(sent)s survey links sent; %(answered)s answered (simulated)"), sent=sent, answered=answered)
@@ -305,7 +265,7 @@ def _phase(rt: Any, spec: Any, spec_path: Path, phase: Any, out: Path, rng: Any,
         )
     if phase.name == "survey-reminder":
         reminded = survey.enqueue_reminders(rt, slug, now=phase.at)
-        _deliver(rt)
+        deliver(rt)
         return translate(N_("%(count)s survey reminders to those who have not answered"), count=reminded["reminded"])
     if phase.name == "evaluation":
         survey.close_survey(rt, slug, now=phase.at)
@@ -319,8 +279,6 @@ def _phase(rt: Any, spec: Any, spec_path: Path, phase: Any, out: Path, rng: Any,
             invited=outputs.evaluation.invited,
         )
     if phase.name == "purge":
-        from eventkit.privacy import retention
-
         entry = retention.purge(rt, now=phase.at, slug=slug).events[0]
         if entry.stage == "not due":
             return translate(N_("not due yet"))
@@ -349,16 +307,9 @@ SESSION_IDEAS = [
 ]
 
 
-def _plan_sessions(rt: Any, spec: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
-    """The BarCamp's morning: participants propose sessions and mark what interests them on the board, the
-    organisers plan and publish the grid; everyone gets the plan, the wall gets the poster."""
-    from sqlalchemy import select
-
-    from eventkit.db.store import Registration
-    from eventkit.events.events import find_event
-    from eventkit.registration import registrations
-    from eventkit.sessions import sessions
-
+def _plan_sessions(rt: Runtime, spec: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
+    """The morning of an event with a session grid: participants propose sessions and mark what interests them
+    on the board, the organisers plan and publish the grid; everyone gets the plan, the wall gets the poster."""
     slug = spec.slug
     with rt.store.session() as session:
         event = find_event(session, slug)
@@ -377,7 +328,7 @@ def _plan_sessions(rt: Any, spec: Any, out: Path, rng: Any, translate: Callable[
     planned = sessions.plan(rt, slug)
     sessions.publish(rt, slug, now=spec.start)
     sessions.enqueue_plan_emails(rt, slug, now=spec.start)
-    sent = _deliver(rt)
+    sent = deliver(rt)
     poster = sessions.plan_pdf(rt, slug, out=out / f"session-plan-{slug}.pdf")
     return translate(
         N_("%(placed)s sessions planned (%(served)s of %(interest)s interests served); %(sent)s plans sent; %(file)s"),
@@ -389,10 +340,8 @@ def _plan_sessions(rt: Any, spec: Any, out: Path, rng: Any, translate: Callable[
     )
 
 
-def _assign_groups(rt: Any, spec: Any, translate: Callable[..., str]) -> str:
-    """The Netzwerktreffen's working groups: everyone with a place into a group of their choice."""
-    from eventkit.sessions import sessions
-
+def _assign_groups(rt: Runtime, spec: Any, translate: Callable[..., str]) -> str:
+    """The event's working groups: everyone with a place into a group of their choice."""
     result = sessions.assign_working_groups(rt, spec.slug)
     return translate(
         N_("%(assigned)s assigned to working groups (%(first)s first choices), %(left)s without a group"),
@@ -403,13 +352,9 @@ def _assign_groups(rt: Any, spec: Any, translate: Callable[..., str]) -> str:
 
 
 def _export_person(
-    rt: Any, address: str, out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
+    rt: Runtime, address: str, out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
 ) -> None:
     """What `eventkit person export` gives a person who asks what is stored about them (DSGVO Art. 15)."""
-    import json
-
-    from eventkit.privacy import privacy
-
     target = out / "export-person.json"
     target.write_text(json.dumps(privacy.export_person(rt, address), ensure_ascii=False, indent=2), encoding="utf-8")
     echo(translate(N_("What is stored about one attendee (eventkit person export): %(file)s"), file=str(target)))

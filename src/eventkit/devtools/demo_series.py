@@ -9,24 +9,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from eventkit.core.validation import N_
+from eventkit.core.errors import N_
+from eventkit.devtools.mailbox import deliver, invitation_tokens
+from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.series import Moved, load_series, occurrences
+from eventkit.registration import registrations
+from eventkit.runtime import Runtime
+from eventkit.series.series_calendar import SeriesInvite
+from eventkit.series.series_store import load_stored, series_facts, store_series
+from flows.series import plan_series, send_series_invitation, update_series
 
 SERIES_FILE = Path("series") / "plenum-buendnis.yaml"
 HORIZON_DAYS = 200  # the weekly plan-series run's look ahead, in the demo: the first two meetings
 
 
 def run_series(
-    rt: Any, examples: Path, out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
+    rt: Runtime, examples: Path, out: Path, *, echo: Callable[[str], Any], translate: Callable[..., str]
 ) -> bool:
     """Returns whether every run succeeded. The clock stands six weeks before the first meeting."""
-    from eventkit.devtools.demo import _deliver, _invitation_tokens
-    from eventkit.model.registration_form import RegistrationInput
-    from eventkit.model.series import Moved, load_series, occurrences
-    from eventkit.registration import registrations
-    from eventkit.series.series_calendar import SeriesInvite
-    from eventkit.series.series_store import load_stored, series_facts, store_series
-    from flows.series import plan_series, send_series_invitation, update_series
-
     series = load_series(examples / SERIES_FILE, rt.settings.template_dir)
     now = series.template.start.astimezone(UTC) - timedelta(days=42)
     store_series(rt.settings, series)
@@ -60,10 +60,10 @@ def run_series(
     # object is that meeting's instance of the series they hold, not a second entry
     first = planned[0]
     member = series.members[1]
-    token = _invitation_tokens(rt, first).get(member.email)
+    token = invitation_tokens(rt, first).get(member.email)
     data = RegistrationInput(member.name, member.email, member.organisation, member.language, {})
     outcome = registrations.submit(rt, first, data, invitation_token=token, now=now + timedelta(days=2))
-    _deliver(rt)
+    deliver(rt)
     echo("  " + translate(N_("%(name)s registers for %(slug)s: %(status)s"), name=member.name, slug=first,
                           status=outcome.status))  # fmt: skip
 
