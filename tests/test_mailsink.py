@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import email
 import email.policy
+import os
 import smtplib
 import socket
 import subprocess
@@ -11,6 +13,8 @@ import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
+
+import pytest
 
 from eventkit.devtools.mailsink import free_port
 
@@ -55,3 +59,36 @@ def test_mailsink_command_stores_what_it_receives(tmp_path: Path) -> None:
     assert stored["To"].addresses[0].display_name == "Дмитрий Иванов"
     assert f"smtp://127.0.0.1:{port}" in out
     assert "dmitri@example.org" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "says"), [([], "pip install 'eventkit[dev]'"), (["--lang", "en"], "The mail sink needs aiosmtpd")]
+)
+def test_mailsink_without_aiosmtpd_says_how_to_install_it(args: list[str], says: str) -> None:
+    # aiosmtpd is a dev extra: a None in sys.modules makes importing it fail as if it were not installed
+    blocked = "import sys; sys.modules['aiosmtpd'] = None; from eventkit.cli import main; main()"
+    env = {k: v for k, v in os.environ.items() if k != "EVENTKIT_LANGUAGE"}
+    done = subprocess.run(
+        [sys.executable, "-c", blocked, *args, "mailsink", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    assert says in done.stderr and "Traceback" not in done.stderr
+    if not args:
+        assert "Installieren Sie es mit" in done.stderr  # German unless asked otherwise
+
+
+def test_only_the_dev_tools_import_aiosmtpd() -> None:
+    root = Path(__file__).resolve().parents[1]
+    importers = []
+    for path in [*(root / "src" / "eventkit").rglob("*.py"), *(root / "flows").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name.split(".")[0] == "aiosmtpd" for name in names):
+                importers.append(path.relative_to(root).as_posix())
+    assert sorted(set(importers)) == ["src/eventkit/devtools/mailsink.py"]

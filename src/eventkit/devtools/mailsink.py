@@ -7,10 +7,26 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from eventkit.core.errors import N_, UserError
+
+try:
+    from aiosmtpd.controller import Controller
+except ImportError:  # a development extra, not a dependency of eventkit: MailSink says how to install it
+    Controller = None  # type: ignore[assignment,misc]
+
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+class AiosmtpdMissing(UserError):
+    """The mail sink runs on aiosmtpd, which only the development extra installs."""
+
+    message = N_(
+        "The mail sink needs aiosmtpd, which comes with eventkit's development extra. Install it with: "
+        "pip install 'eventkit[dev]' (in a checkout of eventkit: pip install -e '.[dev]')."
+    )
 
 
 @dataclass
@@ -61,6 +77,8 @@ class MailSink:
     def __init__(
         self, handler: Any = None, *, host: str = "127.0.0.1", port: int | None = None, directory: Path | None = None
     ):
+        if Controller is None:
+            raise AiosmtpdMissing()
         self.handler = handler if handler is not None else SinkHandler(directory)
         self.host = host
         self.port = port or free_port(host)
