@@ -19,7 +19,7 @@ class LazyGroup(click.Group):
     """A group whose commands are imported when one of them runs (click's lazy-loading pattern).
 
     `lazy` maps a command's name to where it is ("package.module:name") and its summary, the first
-    sentence of its help: `--help` lists every command, and importing them all for that would bring in
+    paragraph of its help: `--help` lists every command, and importing them all for that would bring in
     Prefect, WeasyPrint and the web app. A test keeps each summary equal to the command's own help.
     """
 
