@@ -14,8 +14,11 @@ from sqlalchemy import func, select
 
 from eventkit.cli import COMMANDS, main
 from eventkit.cli.lazy import LazyGroup, load
+from eventkit.cli.messages import user_errors
 from eventkit.core.render import Renderer
 from eventkit.db.store import Event, Invitation, Person, Store
+from eventkit.devtools.mailsink import AiosmtpdMissing
+from eventkit.events.events import EventCancelled, EventNotFound
 from eventkit.model.formats import discover
 from tests.conftest import EXAMPLES, TEMPLATES
 from tests.test_spec import GOOD
@@ -148,3 +151,25 @@ def test_creating_an_event_nobody_knows_yet_does_not_load_prefect(env: dict[str,
     )
     assert "eventkit.cli.events" in modules
     assert not {m for m in modules if m.startswith(("prefect", "flows"))}
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (EventCancelled("gera-2027"), ["The event gera-2027 is cancelled, so its time", "Nothing was stored."]),
+        (EventNotFound("gera-2027"), ["No event with the slug gera-2027. Create it first with: eventkit event create"]),
+        (AiosmtpdMissing(), ["The mail sink needs aiosmtpd"]),
+    ],
+)
+def test_a_user_error_is_a_message_and_exit_code_2(error: Exception, says: list[str]) -> None:
+    @click.command()
+    @user_errors
+    def failing() -> None:
+        raise error
+
+    result = CliRunner().invoke(failing, [], env={"EVENTKIT_LANGUAGE": "en"})
+    assert result.exit_code == 2 and result.stdout == "" and result.exception is not None
+    assert all(text in result.stderr for text in says) and "Traceback" not in result.stderr
+    german = CliRunner().invoke(failing, [], env={"EVENTKIT_LANGUAGE": "de"})
+    assert german.exit_code == 2 and german.stderr != result.stderr
+    assert ("Nothing was stored." in result.stderr) == ("Es wurde nichts gespeichert." in german.stderr)

@@ -19,6 +19,9 @@ from eventkit.events.events import EventCancelled, EventNotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# errors raised before anything is written: the command says so after the error's own message
+STOPPED_BEFORE_WRITING = (ValidationFailed, EventCancelled)
+
 
 def current_language() -> str:
     """The language of messages: `eventkit --lang`, else EVENTKIT_LANGUAGE, else German."""
@@ -42,7 +45,7 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        # the errors that the command line words its own way come before any UserError they may become
+        # the errors that the command line words its own way come before UserError, which some of them are
         except SettingsError as exc:
             click.echo(_("Configuration error: %(detail)s", detail=str(exc)), err=True)
             sys.exit(2)
@@ -55,21 +58,10 @@ def user_errors(func: F) -> F:
                 err=True,
             )
             sys.exit(2)
-        except EventCancelled as exc:
-            click.echo(
-                _(
-                    "The event %(slug)s is cancelled, so its time or place cannot change any more. "
-                    "For a new date, create a new event with its own slug.",
-                    slug=exc.slug,
-                ),
-                err=True,
-            )
-            click.echo(_("Nothing was stored."), err=True)
-            sys.exit(2)
         except UserError as exc:
             click.echo(exc.render(current_language()), err=True)
-            if isinstance(exc, ValidationFailed):
-                click.echo(_("Nothing was stored."), err=True)  # every problem is found before anything is written
+            if isinstance(exc, STOPPED_BEFORE_WRITING):
+                click.echo(_("Nothing was stored."), err=True)
             sys.exit(2)
         except OperationalError as exc:
             click.echo(_("The database cannot be reached: %(detail)s", detail=str(exc.orig)), err=True)
