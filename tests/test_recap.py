@@ -306,6 +306,32 @@ def test_without_check_ins_the_figures_say_so(rt: runtime.Runtime, tmp_path: Pat
     assert "Beteiligte Organisationen" not in text
 
 
+def test_a_figure_without_data_is_left_out_not_shown_as_zero(rt: runtime.Runtime, tmp_path: Path) -> None:
+    def figures(result: recap.RecapResult) -> tuple[str, str]:
+        """The boxes of "Teilnahme in Zahlen" (value and label), and the note below them."""
+        text = pdf_text(result.path.read_bytes(), tmp_path, layout=False).split("Teilnahme in Zahlen")[1]
+        note = re.search(r"Teilgenommen:|Die Teilnahme wurde", text)
+        assert note is not None
+        return text[: note.start()], text[note.start() :]
+
+    slug = add_event(rt, "barcamp")
+    # they came, but nobody gave a town (the registration asks, optionally) or an organisation
+    add_people(rt, slug, [(n, e, "", listed, photos, came) for n, e, _, listed, photos, came in PEOPLE])
+    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    result = recap.render_recap(rt, slug)
+    assert (result.figures.attended, result.figures.organisations, result.figures.towns) == (3, 0, 0)
+    boxes, note = figures(result)
+    assert boxes.split() == ["4", "angemeldet", "3", "teilgenommen"]  # no "0 Organisationen", no "0 Orte"
+    assert "niemand einen Wohnort angegeben" in note and "niemand eine Organisation angegeben" in note
+    # nobody checked in: no attendance box either (not a dash), and the note says why
+    slug = add_event(rt, "fachvernetzung")
+    add_people(rt, slug, [(n, e, o, listed, photos, False) for n, e, o, listed, photos, _ in PEOPLE])
+    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    boxes, note = figures(recap.render_recap(rt, slug))
+    assert boxes.split() == ["4", "angemeldet"]
+    assert note.startswith("Die Teilnahme wurde nicht erfasst") and "angegeben" not in note
+
+
 def test_a_multi_day_recap_gives_attendance_per_day(rt: runtime.Runtime, tmp_path: Path) -> None:
     from eventkit.door import checkins
     from tests.test_spec import GOOD
