@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from eventkit import runtime
 from eventkit.recap import attendance, recap
+from eventkit.sessions import sessions as session_board
 from flows.relay import deliver_kinds, retry_on_deferral
 
 # how long a recap run waits for the organiser's form before it gives up (it can be run again)
@@ -74,7 +75,10 @@ class SessionRow(BaseModel):
 
 
 class BarcampRecapInput(RecapInput):
-    sessions: list[SessionRow] = Field(default_factory=list, description="The session grid")
+    sessions: list[SessionRow] = Field(
+        default_factory=list,
+        description="The session grid, if not planned on the session board (a published plan is used instead)",
+    )
     ideas: list[str] = Field(default_factory=list, description="Ideas collected")
 
 
@@ -158,13 +162,22 @@ def _summary(
 
 @flow(name="recap", flow_run_name="recap · {slug}", log_prints=False)
 def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[float] | None = None) -> dict[str, Any]:
-    """Take the organiser's outcomes (a recap file; else the stored input; else a form in the UI, for which
-    the run suspends), render the recap and the attendance list into the event's folder, thank the attendees.
+    """Render the attendance list from the check-ins, take the organiser's outcomes (a recap file; else the
+    stored input; else a form in the UI, for which the run suspends), render the recap into the event's
+    folder, thank the attendees.
 
     A second run renders the PDFs again from the stored input and sends nobody a second thank-you email.
     """
     logger = get_run_logger()
     rt = runtime.get()
+    # the attendance list comes from the check-ins alone: it is there before the run waits for the outcomes
+    listed = render_attendance(slug)
+    create_link_artifact(
+        key=f"attendance-{slug}",
+        link=listed.path.as_uri(),
+        link_text=f"attendance-{slug}.pdf ({listed.names} names)",
+        description=f"Attendance list of {slug}",
+    )
     if recap_file:
         given = take_file(slug, recap_file)
     else:
@@ -176,8 +189,14 @@ def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[floa
             given = take_form(slug, form.to_data())
         else:
             given = stored
+    if given.sessions and session_board.recap_sessions(rt, slug):
+        logger.warning(
+            "the %s sessions of the recap input for %s are not used: the recap shows the plan published on the "
+            "session board, with the hosts' notes",
+            len(given.sessions),
+            slug,
+        )
     made = render_recap(slug, given)
-    listed = render_attendance(slug)
     thanks = enqueue_thanks(slug)
     deliver = deliver_thanks if retry_delays is None else deliver_thanks.with_options(retry_delay_seconds=retry_delays)
     delivered = deliver(slug)
@@ -185,12 +204,6 @@ def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[floa
         key=f"recap-{slug}",
         markdown=_summary(slug, made, listed, thanks, delivered),
         description=f"Recap of {slug}: {made.pages} pages, {made.figures.attended} attended",
-    )
-    create_link_artifact(
-        key=f"attendance-{slug}",
-        link=listed.path.as_uri(),
-        link_text=f"attendance-{slug}.pdf ({listed.names} names)",
-        description=f"Attendance list of {slug}",
     )
     return {
         "recap": str(made.path),

@@ -7,7 +7,8 @@ import email.policy
 import re
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,13 @@ def test_examples_are_valid(fmt: str) -> None:
     assert data.summary and data.outcomes
 
 
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_example_event_has_its_recap_input(example: str) -> None:
+    spec = load_spec(EXAMPLES / example, TEMPLATES)
+    data = recap.load_recap(EXAMPLES / "recaps" / example, spec.format, slug=spec.slug)
+    assert data.summary and data.outcomes
+
+
 def test_errors_name_the_field_and_the_line() -> None:
     text = """\
 summray: Tippfehler
@@ -185,17 +193,96 @@ def test_recap_per_format(rt: runtime.Runtime, tmp_path: Path, fmt: str) -> None
         assert "Forderungen" in text and "strukturelle Maßnahmen gegen institutionellen" in text
         assert "Sessionplan" not in text
     else:
-        assert "Sessionplan" in text and "Runde 1" in text and "Runde 2" in text and "Tisch" in text
-        assert "Mitgliedergewinnung" in text and "Gastgeber*in: Gisela Brandt" in text
+        # its sessions were planned on the session board (none here): the example input has no grid of its own
+        assert "Tisch Runde 1" not in text and "Gastgeber*in" not in text
         assert "Gesammelte Ideen" in text and "„Reinschnuppern“" in text
         assert "gefördert vom Amt für regionale" in text
     assert not result.toc and result.refused_urls == []
 
 
+def test_a_barcamp_recap_shows_the_sessions_planned_on_the_board(rt: runtime.Runtime, tmp_path: Path) -> None:
+    """One story: the grid and the notes of the recap are the session plan published on the board and what the
+    hosts wrote, whatever grid the recap input has (the demo's session-plan PDF and recap agree)."""
+    from eventkit.registration import registrations
+    from eventkit.sessions import sessions
+
+    slug = add_event(rt, "barcamp")
+    add_people(rt, slug)
+    with rt.store.session() as session:
+        tokens = [registrations.manage_token(rt, r) for r in session.scalars(select(Registration))]
+    board = sessions.propose(rt, slug, tokens[0], "Partnerschaften verjüngen", "Junge Menschen gewinnen")
+    sessions.propose(rt, slug, tokens[1], "Fördertöpfe für Begegnungen", "EU- und Landesprogramme")
+    for token in tokens:
+        sessions.set_interest(rt, slug, token, str(board), True)
+    sessions.plan(rt, slug)
+    sessions.publish(rt, slug)
+    notes = sessions.notes_link(rt, slug, board).split("?t=", 1)[1]
+    sessions.save_notes(rt, slug, board, notes, "Ein Jugendteam mit eigenem Budget.")
+    recap.take_input(rt, slug, EXAMPLES / "recaps" / "barcamp-hannover.yaml")
+    text = recap_text(rt, slug, tmp_path)
+    assert "Tisch Runde 1" in text and "Partnerschaften verjüngen" in text and "Fördertöpfe für Begegnungen" in text
+    assert "Gastgeber*in: Renate Müller" in text and "Ein Jugendteam mit eigenem Budget." in text
+    # an input that names sessions of its own does not replace what the board planned
+    own = replace(
+        recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", "barcamp"),
+        sessions=(recap.Session(1, 1, "Mitgliedergewinnung", "Gisela Brandt", "Andere Notizen"),),
+    )
+    recap.store_recap(rt, slug, own)
+    text = recap_text(rt, slug, tmp_path)
+    assert "Partnerschaften verjüngen" in text and "Ein Jugendteam mit eigenem Budget." in text
+    assert "Mitgliedergewinnung" not in text and "Gisela Brandt" not in text and "Andere Notizen" not in text
+
+
+def test_a_barcamp_without_the_board_has_the_grid_of_its_recap_input(rt: runtime.Runtime, tmp_path: Path) -> None:
+    slug = add_event(rt, "barcamp")
+    add_people(rt, slug)
+    grid = (
+        recap.Session(1, 1, "Mitgliedergewinnung", "Gisela Brandt"),
+        recap.Session(2, 3, "Fördermöglichkeiten", "Transformationsstelle der VDFG", "Links auf der Website."),
+    )
+    recap.store_recap(rt, slug, recap.Recap(summary="Kurz.", sessions=grid))
+    text = recap_text(rt, slug, tmp_path)
+    assert "Tisch Runde 1 Runde 2" in text
+    assert "Mitgliedergewinnung" in text and "Gastgeber*in: Gisela Brandt" in text
+    assert "Notizen von den Tischen" in text and "Links auf der Website." in text
+
+
+def test_the_two_day_meeting_gets_a_recap_with_its_days(rt: runtime.Runtime, tmp_path: Path) -> None:
+    from eventkit.door import checkins
+    from eventkit.recap.attendance import render_attendance
+
+    slug = add_event(rt, "netzwerktreffen", (EXAMPLES / "vernetzung-nuernberg.yaml").read_text(encoding="utf-8"))
+    add_people(rt, slug, [(n, e, o, listed, photos, False) for n, e, o, listed, photos, _ in PEOPLE])
+    with rt.store.session() as session:
+        ids = dict(session.execute(select(Person.email, Registration.id).join(Registration)).tuples().all())
+    thursday, friday = date(2027, 11, 4), date(2027, 11, 5)
+    for address, day in (
+        ("renate@example.org", thursday),
+        ("renate@example.org", friday),
+        ("m.alahmad@example.org", thursday),
+        ("dmitri@example.org", thursday),
+        ("dmitri@example.org", friday),
+    ):
+        assert checkins.check_in(rt, slug, ids[address], True, day, now=datetime.combine(day, datetime.min.time(), UTC))
+    recap.take_input(rt, slug, EXAMPLES / "recaps" / "vernetzung-nuernberg.yaml")
+    result = recap.render_recap(rt, slug)
+    assert [n for _, n in result.figures.per_day] == [3, 2]
+    text = pdf_text(result.path.read_bytes(), tmp_path)
+    assert "4. November 2027 – Freitag, 5. November 2027" in text
+    assert "Teilnahme pro Tag: Donnerstag, 4. November 2027: 3 · Freitag, 5. November 2027: 2" in text
+    assert "Tag 1, 11:30 Impuls aus der Wissenschaft" in text and "Tag 2, 09:00 Workshops, Runde 2" in text
+    assert "Art Mobil Marburg e.V. (Marburg)" in text and "Wirkung sichtbar machen" in text
+    assert "Vor Ort. Vernetzt. Verbunden.“ des Bundesamts für Migration und Flüchtlinge" in " ".join(text.split())
+    # the attendance list from the same check-ins: a sheet for each day
+    listed = render_attendance(rt, slug)
+    assert (listed.sheets, listed.names) == (2, 3)
+
+
 def test_recap_in_english_on_request(rt: runtime.Runtime, tmp_path: Path) -> None:
     slug = add_event(rt, "barcamp")
     add_people(rt, slug)
-    recap.take_input(rt, slug, EXAMPLES / "recaps" / "barcamp-hannover.yaml")
+    given = recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", "barcamp")
+    recap.store_recap(rt, slug, replace(given, sessions=(recap.Session(1, 1, "Mitgliedergewinnung"),)))
     result = recap.render_recap(rt, slug, language="en")
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert "Session grid" in text and "Participation in figures" in text and "Page 2 of" in text

@@ -442,10 +442,16 @@ def test_host_notes_reach_the_recap(rt: Runtime, camp: tuple[EventSpec, list[Som
     html, *_ = recap.recap_html(rt, spec.slug, given, language="de")
     assert "Elternarbeit" in html and "Elterncafé" in html
     assert "&lt;b&gt;monatlich&lt;/b&gt;" in html and "<b>monatlich" not in html  # Markdown without raw HTML
-    # one that names its own sessions keeps them
-    own = recap.validate({"sessions": [{"round": 1, "table": 1, "title": "Eigene Runde"}]}, "barcamp", slug=spec.slug)
+    # one that names sessions of its own gets the board's grid all the same: the recap tells what the day
+    # held, as the published plan and the hosts' notes say; an input's grid is for events without the board
+    own = recap.validate(
+        {"sessions": [{"round": 1, "table": 1, "title": "Eigene Runde", "notes": "Andere Notizen"}]},
+        "barcamp",
+        slug=spec.slug,
+    )
     html, *_ = recap.recap_html(rt, spec.slug, own, language="de")
-    assert "Eigene Runde" in html and "Elternarbeit" not in html
+    assert "Elternarbeit" in html and "Elterncafé" in html
+    assert "Eigene Runde" not in html and "Andere Notizen" not in html
 
 
 # ---------------------------------------------------------------------------------------------- working groups

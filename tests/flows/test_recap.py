@@ -13,6 +13,7 @@ from eventkit.recap import recap
 from flows.recap import FachvernetzungRecapInput, attendance_list, input_model, recap_flow
 from tests.conftest import EXAMPLES, make_settings
 from tests.flows.test_delivery import flow_run_name, parsed
+from tests.test_pdf import pdf_text
 from tests.test_recap import add_event, add_people
 
 pytestmark = pytest.mark.prefect
@@ -51,6 +52,20 @@ def test_recap_from_a_file_then_again_from_the_stored_input(rt: runtime.Runtime,
     assert "| 4 | 3 | 3 | 2 |" in summary  # registered, attended, organisations, named with consent
     assert "renate" not in summary and "Müller" not in summary
     assert str(artifacts[f"attendance-{slug}"].data).endswith(f"/attendance-{slug}.pdf)")
+
+
+def test_the_attendance_list_never_waits_for_the_recap_input(rt: runtime.Runtime, tmp_path: Path) -> None:
+    slug = add_event(rt, "fachvernetzung")
+    add_people(rt, slug)
+    mistaken = tmp_path / "recap.yaml"
+    mistaken.write_text("summray: Tippfehler\n", encoding="utf-8")
+    state = recap_flow(slug, str(mistaken), return_state=True)
+    assert state.is_failed()  # the outcomes must be put right before there is a recap ...
+    folder = recap.event_dir(rt.settings, slug)
+    assert not (folder / f"recap-{slug}.pdf").exists()
+    # ... but the attendance list comes from the check-ins alone, and is there already
+    text = pdf_text((folder / f"attendance-{slug}.pdf").read_bytes(), tmp_path, layout=False)
+    assert "Renate Müller" in text and "Eingecheckt: 3" in text and "Olena" not in text
 
 
 def test_blank_attendance_list_flow(rt: runtime.Runtime) -> None:

@@ -34,7 +34,7 @@ from eventkit.sessions import sessions
 from eventkit.survey import evaluation, survey
 from flows.delivery import deliver_outbox
 from flows.invitations import send_invitations
-from flows.recap import recap_flow
+from flows.recap import attendance_list, recap_flow
 from flows.reminders import send_reminder
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
@@ -244,7 +244,9 @@ def _phase(
     if phase.name == "recap":
         recap_file = EXAMPLES_DIR / "recaps" / spec_path.name
         if not recap_file.is_file():
-            return translate(N_("no recap file in examples/recaps/: skipped"))
+            # the attendance list comes from the check-ins: it never waits for the organiser's outcomes
+            shutil.copyfile(attendance_list(slug, blank=False), out / f"attendance-{slug}.pdf")
+            return translate(N_("attendance-%(slug)s.pdf; no recap file in examples/recaps/: recap skipped"), slug=slug)
         result = recap_flow(slug, str(recap_file))
         shutil.copyfile(str(result["recap"]), out / f"recap-{slug}.pdf")
         shutil.copyfile(str(result["attendance"]), out / f"attendance-{slug}.pdf")
@@ -305,6 +307,23 @@ SESSION_IDEAS = [
     ("Schulpartnerschaften", "Austausch von Klassen organisieren, Versicherung, Unterkunft"),
     ("Jubiläen feiern", "Ideen für 50 Jahre Partnerschaft"),
 ]
+# what the hosts write on their session's notes page after it (the recap shows it under the grid)
+SESSION_NOTES = {
+    "Partnerschaften verjüngen": (
+        "Junge Menschen kommen über konkrete Projekte: Schüleraustausch, Praktika im Partnerort, ein "
+        "Jugendteam mit eigenem Budget. Mitgliedschaft folgt später – oder gar nicht, und das ist in Ordnung."
+    ),
+    "Fördertöpfe für Begegnungen": (
+        "Mit dabei war die Transformationsstelle der VDFG. Vorgestellt wurden Förderprogramme für "
+        "Bürgerbegegnungen und Jugendaustausche; Links zu den Programmen stehen auf der Website "
+        "Städtepartnerschaften."
+    ),
+    "Social Media für kleine Vereine": (
+        "- ein Kanal, den der Verein wirklich pflegt, statt vier halbe\n"
+        "- Fotos nur mit Einverständnis der Abgebildeten\n"
+        "- Beiträge der Partnerstadt teilen und übersetzen"
+    ),
+}
 
 
 def _plan_sessions(rt: Runtime, spec: Any, out: Path, rng: Any, translate: Callable[..., str]) -> str:
@@ -327,6 +346,10 @@ def _plan_sessions(rt: Runtime, spec: Any, out: Path, rng: Any, translate: Calla
                 sessions.set_interest(rt, slug, token, str(proposal), True)
     planned = sessions.plan(rt, slug)
     sessions.publish(rt, slug, now=spec.start)
+    for proposal, (title, _text) in zip(proposed, SESSION_IDEAS, strict=False):
+        if title in SESSION_NOTES:  # a host opens the personal notes link from the plan email
+            token = sessions.notes_link(rt, slug, proposal).split("?t=", 1)[1]
+            sessions.save_notes(rt, slug, proposal, token, SESSION_NOTES[title])
     sessions.enqueue_plan_emails(rt, slug, now=spec.start)
     sent = deliver(rt)
     poster = sessions.plan_pdf(rt, slug, out=out / f"session-plan-{slug}.pdf")

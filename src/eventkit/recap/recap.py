@@ -678,8 +678,9 @@ def recap_html(
     now: datetime | None = None,
 ) -> tuple[str, Figures, list[PhotoDecision], EventSpec]:
     event, spec, people = participants(rt, slug)
-    if not recap.sessions and "sessions" in FORMAT_KEYS.get(spec.format, ()):
-        # the published session plan (eventkit.sessions.sessions) with the hosts' notes, when the input names none
+    if "sessions" in FORMAT_KEYS.get(spec.format, ()):
+        # where the sessions were planned on the session board, the published plan with the hosts' notes is the
+        # grid of the day (eventkit.sessions.sessions); the input's own grid is for events that did not use it
         from eventkit.sessions.sessions import recap_sessions
 
         planned = tuple(Session(**entry) for entry in recap_sessions(rt, slug))
