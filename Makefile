@@ -28,14 +28,16 @@ browser:
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
 
-## print: fonts with Latin, Arabic, Cyrillic and CJK glyphs for the PDFs, HarfBuzz's subsetter (WeasyPrint embeds
-## font subsets with it and warns without it), and poppler (pdftotext, pdftoppm) for their tests
+## print: fonts with Latin, Arabic, Cyrillic and CJK glyphs for the PDFs (Noto Sans CJK for Hangul, which Droid Sans
+## Fallback lacks), HarfBuzz's subsetter (WeasyPrint embeds font subsets with it and warns without it), and poppler
+## (pdftotext, pdftoppm) for their tests
 print:
 	@if [ ! -x /usr/bin/pdftotext ] || [ ! -d /usr/share/fonts/truetype/noto ] || [ ! -d /usr/share/fonts/truetype/droid ] \
+		|| [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] \
 		|| ! /sbin/ldconfig -p | grep -q libharfbuzz-subset.so.0; then \
 		apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils fonts-noto-core \
-			fonts-droid-fallback libharfbuzz-subset0; fi
+			fonts-noto-cjk fonts-droid-fallback libharfbuzz-subset0; fi
 
 ## the ephemeral Prefect API gets 90 s to start (its default, 20 s, is short on a busy 2-core machine)
 demo: $(STAMP) print

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from eventkit import runtime
@@ -100,3 +102,25 @@ def test_each_days_filled_sheet_lists_those_checked_in_that_day(rt: runtime.Runt
     for page in (1, 2):
         sheet = page_text(blank.path, page)
         assert "Renate Müller" in sheet and "Olena Kovalenko" in sheet and "Check-in" not in sheet
+
+
+def test_names_in_any_script_are_printed_with_their_letters(
+    rt: runtime.Runtime,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slug = add_event(rt, "netzwerktreffen")
+    people = [
+        ("김지우", "kim@example.org", "Koreanische Gemeinde Frankfurt", True, True, True),
+        ("王芳", "wang@example.org", "Chinesischer Kulturverein", True, True, True),
+        ("佐藤 花子", "sato@example.org", "Japanisch-Deutsche Gesellschaft", True, True, True),
+        ("Σοφία Παπαδοπούλου", "sofia@example.org", "Griechische Gemeinde Nürnberg", True, True, True),
+        ("Дмитрий Иванов", "dmitri@example.org", "Союз «Мост»", True, True, True),
+    ]
+    add_people(rt, slug, people)
+    with caplog.at_level(logging.WARNING, logger="weasyprint"):
+        result = render_attendance(rt, slug)
+    assert not [r.getMessage() for r in caplog.records if "notdef" in r.getMessage()]  # no empty boxes for letters
+    text = pdf_text(result.path.read_bytes(), tmp_path, layout=False)
+    for name, *_ in people:
+        assert name in text

@@ -7,6 +7,7 @@ import csv
 import email
 import email.policy
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 
 from eventkit.cli import main
 from tests.conftest import EXAMPLES
+from tests.test_pdf import pdf_text
 from tests.test_series import Client
 
 pytestmark = pytest.mark.prefect
@@ -54,14 +56,30 @@ def test_demo_sends_every_example_invitation(prefect_harness: None, tmp_path: Pa
     assert f"{len(mails)} emails written" in result.output
 
     # every later phase ran, in compressed time, and left what the contract names in OUT
-    for slug in ("fachvernetzung-2027-gifhorn", "netzwerktreffen-2027-gera", "barcamp-2027-hannover"):
+    for slug in (
+        "fachvernetzung-2027-gifhorn",
+        "netzwerktreffen-2027-gera",
+        "barcamp-2027-hannover",
+        "vernetzung-2027-nuernberg",
+    ):
         for name in (f"recap-{slug}.pdf", f"attendance-{slug}.pdf", f"evaluation-{slug}.pdf"):
             assert (out / name).read_bytes().startswith(b"%PDF-"), name
+        figures = pdf_text((out / f"recap-{slug}.pdf").read_bytes(), tmp_path, layout=False).split("in Zahlen")[1]
+        assert not re.search(r"(^|\s)[0–] (angemeldet|teilgenommen|Organisationen|Orte)\b", figures), slug
         rows = list(
             csv.reader((out / f"survey-{slug}.csv").read_text(encoding="utf-8-sig").splitlines(), delimiter=";")
         )
         assert len(rows) > 3  # a header and the simulated answers (more than the minimum group)
-    assert (out / "session-plan-barcamp-2027-hannover.pdf").read_bytes().startswith(b"%PDF-")
+    # one BarCamp: the recap's grid is the plan made on the session board, with what the hosts wrote
+    plan = pdf_text((out / "session-plan-barcamp-2027-hannover.pdf").read_bytes(), tmp_path)
+    told = pdf_text((out / "recap-barcamp-2027-hannover.pdf").read_bytes(), tmp_path)
+    for title in ("Partnerschaften verjüngen", "Fördertöpfe für Begegnungen"):
+        assert title in plan and title in told
+    assert "Transformationsstelle der VDFG" in told and "Mitgliedergewinnung" not in told
+    # the two-day meeting: its days in the recap's figures, a sheet a day in the attendance list
+    meeting = pdf_text((out / "recap-vernetzung-2027-nuernberg.pdf").read_bytes(), tmp_path)
+    assert "Teilnahme pro Tag: Donnerstag, 4. November 2027: " in meeting and "Freitag, 5. November 2027: " in meeting
+    assert "Tag 2 von 2" in pdf_text((out / "attendance-vernetzung-2027-nuernberg.pdf").read_bytes(), tmp_path)
     export = json.loads((out / "export-person.json").read_text(encoding="utf-8"))
     assert export["email"] == "zeynep.aydin@example.org"
     timeline = result.output.split("The lifecycle in compressed time")[1]

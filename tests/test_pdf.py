@@ -137,6 +137,14 @@ def test_markdown_shows_html_as_text_and_makes_no_images() -> None:
     assert 'href="javascript' not in str(markdown_html("[klick](javascript:alert(1))"))
 
 
+def test_markdown_keeps_the_gender_star_of_german_texts() -> None:
+    html = str(markdown_html("Migrant*innen, Akteur*innen und *alle* Teilnehmer*innen, **fett**, `a*b*c`"))
+    assert html == (
+        "<p>Migrant*innen, Akteur*innen und <em>alle</em> Teilnehmer*innen, <strong>fett</strong>, "
+        "<code>a*b*c</code></p>\n"
+    )
+
+
 def test_css_string_escapes_everything_but_letters() -> None:
     assert css_string("Seite") == '"Seite"'
     escaped = str(css_string('a"; } body { x'))

@@ -272,6 +272,7 @@ def test_the_two_day_meeting_gets_a_recap_with_its_days(rt: runtime.Runtime, tmp
     assert "Teilnahme pro Tag: Donnerstag, 4. November 2027: 3 · Freitag, 5. November 2027: 2" in text
     assert "Tag 1, 11:30 Impuls aus der Wissenschaft" in text and "Tag 2, 09:00 Workshops, Runde 2" in text
     assert "Art Mobil Marburg e.V. (Marburg)" in text and "Wirkung sichtbar machen" in text
+    assert "Teilnehmenden, Referent*innen, Dolmetscher*innen und" in text  # gender stars, not emphasis
     assert "Vor Ort. Vernetzt. Verbunden.“ des Bundesamts für Migration und Flüchtlinge" in " ".join(text.split())
     # the attendance list from the same check-ins: a sheet for each day
     listed = render_attendance(rt, slug)
@@ -410,6 +411,7 @@ def test_a_figure_without_data_is_left_out_not_shown_as_zero(rt: runtime.Runtime
     boxes, note = figures(result)
     assert boxes.split() == ["4", "angemeldet", "3", "teilgenommen"]  # no "0 Organisationen", no "0 Orte"
     assert "niemand einen Wohnort angegeben" in note and "niemand eine Organisation angegeben" in note
+    assert "Personen. Von den Teilnehmenden" in note and "gezählt. Von den Teilnehmenden" in note  # one space apart
     # nobody checked in: no attendance box either (not a dash), and the note says why
     slug = add_event(rt, "fachvernetzung")
     add_people(rt, slug, [(n, e, o, listed, photos, False) for n, e, o, listed, photos, _ in PEOPLE])

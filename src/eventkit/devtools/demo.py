@@ -209,11 +209,16 @@ def _run_phases(
                     row(spec.start, "sessions", _plan_sessions(rt, spec, out, rng, translate))
                 if spec.extra.get("working_groups"):
                     row(spec.start, "working-groups", _assign_groups(rt, spec, translate))
-                # the organisers check in who came (about four in five of those with a place)
+                # the organisers check in who came (about four in five of those with a place), on each day
                 people = [r for r in registrations.listing(rt, slug)[1] if r.status == "registered"]
-                came = [r for r in people if rng.random() < 0.8]
-                for r in came:
-                    checkins.check_in(rt, slug, r.id, True, now=spec.start)
+                came: set[int] = set()
+                for n, day in enumerate(spec.days):
+                    at = datetime.combine(day, spec.start.timetz()) if n else spec.start
+                    for r in people:
+                        # on a later day most of those who came return, and a few come only then
+                        if rng.random() < (0.8 if n == 0 or r.id in came else 0.2):
+                            checkins.check_in(rt, slug, r.id, True, day, now=at)
+                            came.add(r.id)
                 what = translate(N_("%(came)s of %(registered)s checked in"), came=len(came), registered=len(people))
                 row(spec.start, "event", what)
                 continue

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from jinja2 import Environment
 from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
 from markupsafe import Markup
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -190,15 +191,31 @@ def write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
+def _gender_star(state: StateInline, silent: bool) -> bool:
+    """A star between two letters is the gender star of German texts (Teilnehmer*innen), not emphasis: left to
+    CommonMark, two of them in a paragraph set everything between them in italics."""
+    pos, src = state.pos, state.src
+    if src[pos] != "*" or pos == 0 or pos + 1 >= state.posMax:
+        return False
+    if not (src[pos - 1].isalpha() and src[pos + 1].isalpha()):
+        return False
+    if not silent:
+        state.pending += "*"
+    state.pos += 1
+    return True
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     # html=False: tags in the text are shown as text; images are off so that no text can make the PDF
     # fetch anything (a link stays a link, and markdown-it refuses javascript:, file: and data: links)
-    return (
+    md = (
         MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
         .enable(["table", "strikethrough"])
         .disable("image")
     )
+    md.inline.ruler.before("emphasis", "gender_star", _gender_star)
+    return md
 
 
 def css_string(value: object) -> Markup:
