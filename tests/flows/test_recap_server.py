@@ -140,6 +140,8 @@ def test_the_recap_run_waits_for_the_form_and_continues_with_it(
     )
     assert {"summary", "sessions", "ideas", "outcomes"} <= set(schema["properties"])
     assert not (event_dir(Settings.from_env(eventkit_env), slug) / f"recap-{slug}.pdf").exists()
+    # the attendance list comes from the check-ins: it does not wait for the form
+    assert (event_dir(Settings.from_env(eventkit_env), slug) / f"attendance-{slug}.pdf").is_file()
 
     # the organiser's form, as the UI posts it
     form = {
