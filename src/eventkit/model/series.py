@@ -11,14 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
-import yaml
 from babel.dates import get_day_names
 from dateutil.rrule import rrule, rrulestr
 
 from eventkit.core.render import translate
 from eventkit.core.validation import N_, Problems, ValidationFailed, read_text_file
+from eventkit.core.yamlfile import parse_yaml
 from eventkit.model.invitees import Invitee, read_invitees
-from eventkit.model.spec import SLUG_RE, EventSpec, Venue, _local_datetime, _one_line, line_map, slugify, validate_spec
+from eventkit.model.spec import SLUG_RE, EventSpec, Venue, _local_datetime, _one_line, slugify, validate_spec
 
 # keys of a series file besides those of an event spec (which describe the first meeting)
 SERIES_KEYS = ("rrule", "until", "exceptions", "members")
@@ -240,14 +240,8 @@ def load_series(path: Path, template_dir: Path) -> Series:
 
 
 def parse_series(text: str, template_dir: Path, *, source: str = "<series>", base_dir: Path | None = None) -> Series:
-    problems = Problems(source, line_map(text))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.lines = {(): mark.line + 1} if mark else {}
-        problems.add((), N_("not valid YAML: %(reason)s"), reason=getattr(exc, "problem", None) or str(exc))
-        raise ValidationFailed(problems.items) from None
+    doc = parse_yaml(text, source)
+    problems, data = doc.problems(), doc.data
     if not isinstance(data, dict):
         problems.add(None, N_("the series must be a mapping of keys such as title, format, start and rrule"))
         raise ValidationFailed(problems.items)

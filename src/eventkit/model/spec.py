@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from email_validator import EmailNotValidError, validate_email
 
 from eventkit.core.i18n import LANGUAGES
-from eventkit.core.validation import N_, Problems, ValidationFailed, clean_line, has_control
+from eventkit.core.validation import N_, Problems, ValidationFailed, clean_line, has_control, read_text_file
+from eventkit.core.yamlfile import parse_yaml
 from eventkit.model.formats import Format, discover
 
 FIXED_KEYS = (
@@ -160,62 +160,18 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-def line_map(text: str) -> dict[tuple[Any, ...], int]:
-    """For each key path in a YAML document, the 1-based line where its value starts."""
-    lines: dict[tuple[Any, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    lines[(*path, key.value)] = key.start_mark.line + 1
-                    walk(value, (*path, key.value))
-                    lines[(*path, key.value)] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
 def load_spec(path: Path, template_dir: Path) -> EventSpec:
     """Read and validate a spec file; raises ValidationFailed naming file, line, field and problem."""
-    source = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems = Problems(source)
-        problems.add(None, N_("cannot read the file: %(reason)s"), reason=exc.strerror or str(exc))
-        raise ValidationFailed(problems.items) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        problems = Problems(source)
-        problems.add(None, N_("the file is not UTF-8 encoded; save it as UTF-8 and try again"))
-        raise ValidationFailed(problems.items) from None
-    return parse_spec(text, template_dir, source=source)
+    return parse_spec(read_text_file(path), template_dir, source=str(path))
 
 
 def parse_spec(text: str, template_dir: Path, source: str = "<spec>") -> EventSpec:
-    problems = Problems(source, line_map(text))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.lines = {(): mark.line + 1} if mark else {}
-        problems.add((), N_("not valid YAML: %(reason)s"), reason=getattr(exc, "problem", None) or str(exc))
-        raise ValidationFailed(problems.items) from None
-    if not isinstance(data, dict):
+    doc = parse_yaml(text, source)
+    problems = doc.problems()
+    if not isinstance(doc.data, dict):
         problems.add(None, N_("the spec must be a mapping of keys such as title, format and start"))
         raise ValidationFailed(problems.items)
-    return validate_spec(data, template_dir, problems)
+    return validate_spec(doc.data, template_dir, problems)
 
 
 def _one_line(

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eventkit.core.settings import Settings
-from eventkit.core.validation import N_, Problems, ValidationFailed, clean_line, has_control, read_text_file
+from eventkit.core.validation import N_, Problems, clean_line, has_control, read_text_file
+from eventkit.core.yamlfile import parse_yaml
 from eventkit.db.store import Event
 from eventkit.documents.pdf import write_atomic
 from eventkit.events.events import find_event
-from eventkit.model.spec import EventSpec, line_map
+from eventkit.model.spec import EventSpec
 from eventkit.recap.recap import event_dir
 from eventkit.runtime import Runtime
 
@@ -131,21 +132,12 @@ def validate(data: Any, problems: Problems) -> Minutes:
 
 
 def parse_minutes(text: str, *, source: str = "<minutes>") -> Minutes:
-    problems = Problems(source, line_map(text))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.lines = {(): mark.line + 1} if mark else {}
-        problems.add((), N_("not valid YAML: %(reason)s"), reason=getattr(exc, "problem", None) or str(exc))
-        raise ValidationFailed(problems.items) from None
-    return validate(data or {}, problems)
+    doc = parse_yaml(text, source)
+    return validate(doc.data or {}, doc.problems())
 
 
 def load_minutes(path: Path) -> Minutes:
-    source = str(path)
-    text = read_text_file(path)
-    return parse_minutes(text, source=source)
+    return parse_minutes(read_text_file(path), source=str(path))
 
 
 def minutes_path(settings: Settings, slug: str) -> Path:

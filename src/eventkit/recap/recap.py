@@ -21,6 +21,7 @@ from eventkit.core.i18n import LANGUAGES
 from eventkit.core.settings import Settings
 from eventkit.core.tokens import signed_token, token_subject, verify_signed
 from eventkit.core.validation import N_, Problems, ValidationFailed, has_control, read_text_file
+from eventkit.core.yamlfile import parse_yaml
 from eventkit.db.store import Event, OutboxMessage, Person, Registration
 from eventkit.documents.pdf import SafeFetcher, print_environment, render_document, write_atomic
 from eventkit.door import checkins
@@ -28,7 +29,7 @@ from eventkit.events.events import EventNotFound, event_view, find_event, format
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, message_id
 from eventkit.mail.mime import Attachment, Message, ascii_address
-from eventkit.model.spec import EventSpec, _parse_clock, line_map
+from eventkit.model.spec import EventSpec, _parse_clock
 from eventkit.runtime import Runtime
 
 RECAP_FILE = "recap.yaml"
@@ -366,19 +367,8 @@ def _relative_file(value: Any, path: tuple[Any, ...], problems: Problems) -> str
 
 
 def parse_recap(text: str, format_name: str, *, source: str = "<recap>", slug: str | None = None) -> Recap:
-    problems = Problems(source, line_map(text))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.add(
-            None,
-            N_("not valid YAML: %(reason)s"),
-            reason=getattr(exc, "problem", None) or str(exc),
-            line=mark.line + 1 if mark else None,
-        )
-        raise ValidationFailed(problems.items) from None
-    return validate(data, format_name, source=source, lines=problems.lines, slug=slug)
+    doc = parse_yaml(text, source)
+    return validate(doc.data, format_name, source=source, lines=doc.lines, slug=slug)
 
 
 def _check_files(recap: Recap, base: Path, source: str) -> None:
