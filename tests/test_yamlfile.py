@@ -8,9 +8,9 @@ import pytest
 
 from eventkit.core.validation import ValidationFailed
 from eventkit.core.yamlfile import line_map, parse_yaml, read_yaml
+from eventkit.model.minutes import parse_minutes
 from eventkit.model.series import parse_series
 from eventkit.model.spec import parse_spec
-from eventkit.recap.minutes import parse_minutes
 from eventkit.recap.recap import parse_recap
 from tests.conftest import TEMPLATES
 

@@ -6,48 +6,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eventkit.core.settings import Settings
-from eventkit.core.validation import N_, Problems, clean_line, has_control, read_text_file
-from eventkit.core.yamlfile import parse_yaml
 from eventkit.db.store import Event
 from eventkit.documents.pdf import write_atomic
 from eventkit.events.events import find_event
+from eventkit.model.minutes import Minutes, load_minutes
 from eventkit.model.spec import EventSpec
 from eventkit.recap.recap import event_dir
 from eventkit.runtime import Runtime
 
 MINUTES_FILE = "minutes.yaml"
-MAX_TEXT = 2000
-MAX_LINE = 300
-
-
-@dataclass(frozen=True)
-class Task:
-    who: str
-    what: str
-    due: date | None = None
-    done: bool = False
-
-
-@dataclass(frozen=True)
-class Minutes:
-    decisions: tuple[str, ...] = ()
-    tasks: tuple[Task, ...] = ()
-
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "decisions": list(self.decisions),
-            "tasks": [
-                {"who": t.who, "what": t.what, "due": t.due.isoformat() if t.due else None, "done": t.done}
-                for t in self.tasks
-            ],
-        }
 
 
 @dataclass(frozen=True)
@@ -57,87 +30,6 @@ class OpenTask:
     due: date | None
     meeting: date  # the day of the meeting that gave the task
     meeting_slug: str
-
-
-def _text(value: Any, path: tuple[Any, ...], problems: Problems, *, max_len: int, one_line: bool) -> str | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        problems.add(path, N_("is required"))
-        return None
-    if not isinstance(value, str):
-        problems.add(path, N_("must be a text"))
-        return None
-    if one_line and has_control(value):
-        problems.add(path, N_("must be a single line without control characters"))
-        return None
-    value = clean_line(value) if one_line else str(value).strip()
-    if len(value) > max_len:
-        problems.add(path, N_("is too long (%(length)s characters, at most %(max)s)"), length=len(value), max=max_len)
-        return None
-    return str(value)
-
-
-def validate(data: Any, problems: Problems) -> Minutes:
-    if not isinstance(data, dict):
-        problems.add(None, N_("the minutes must be a mapping with decisions and tasks"))
-        problems.raise_if_any()
-    for key in data:
-        if key not in ("decisions", "tasks"):
-            problems.add(str(key), N_("unknown key (known: decisions, tasks)"))
-    decisions = []
-    raw_decisions = data.get("decisions") or []
-    if not isinstance(raw_decisions, list):
-        problems.add("decisions", N_("must be a list of texts"))
-        raw_decisions = []
-    for i, value in enumerate(raw_decisions):
-        text = _text(value, ("decisions", i), problems, max_len=MAX_TEXT, one_line=False)
-        if text:
-            decisions.append(text)
-    tasks = []
-    raw_tasks = data.get("tasks") or []
-    if not isinstance(raw_tasks, list):
-        problems.add("tasks", N_("must be a list of tasks with who, what and optionally due and done"))
-        raw_tasks = []
-    for i, entry in enumerate(raw_tasks):
-        path = ("tasks", i)
-        if not isinstance(entry, dict):
-            problems.add(path, N_("must be a mapping with who, what and optionally due and done"))
-            continue
-        for key in entry:
-            if key not in ("who", "what", "due", "done"):
-                problems.add((*path, key), N_("unknown key (known: who, what, due, done)"))
-        who = _text(entry.get("who"), (*path, "who"), problems, max_len=MAX_LINE, one_line=True)
-        what = _text(entry.get("what"), (*path, "what"), problems, max_len=MAX_TEXT, one_line=False)
-        due = entry.get("due")
-        if isinstance(due, datetime):
-            due = due.date()
-        elif isinstance(due, str):
-            try:
-                due = date.fromisoformat(due.strip())
-            except ValueError:
-                problems.add((*path, "due"), N_("%(value)r is not a date (expected e.g. 2027-12-31)"), value=due)
-                due = None
-        elif due is not None and not isinstance(due, date):
-            problems.add((*path, "due"), N_("%(value)r is not a date (expected e.g. 2027-12-31)"), value=due)
-            due = None
-        done = entry.get("done", False)
-        if not isinstance(done, bool):
-            problems.add((*path, "done"), N_("must be true or false"))
-            done = False
-        if who and what:
-            tasks.append(Task(who, what, due, done))
-    problems.raise_if_any()
-    return Minutes(tuple(decisions), tuple(tasks))
-
-
-def parse_minutes(text: str, *, source: str = "<minutes>") -> Minutes:
-    doc = parse_yaml(text, source)
-    return validate(doc.data or {}, doc.problems())
-
-
-def load_minutes(path: Path) -> Minutes:
-    return parse_minutes(read_text_file(path), source=str(path))
 
 
 def minutes_path(settings: Settings, slug: str) -> Path:
