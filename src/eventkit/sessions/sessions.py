@@ -17,6 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
@@ -41,8 +43,21 @@ from eventkit.events.events import event_view, find_event, format_for, public_ur
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, compose
 from eventkit.model import planner
+from eventkit.model.base import Found, add_problems
 from eventkit.model.formats import Format
-from eventkit.model.spec import EventSpec, _parse_clock
+from eventkit.model.grid import (
+    MAX_CAPACITY,
+    MAX_ROOM_NAME,
+    MAX_ROOMS,
+    MAX_ROUNDS,
+    RoomSpec,
+    RoundSpec,
+    SessionGrid,
+    check_group_places,
+    grid_from,
+)
+from eventkit.model.spec import EventSpec
+from eventkit.model.values import clock_text, whole
 from eventkit.registration.registrations import InvalidLink
 from eventkit.runtime import Runtime
 
@@ -90,10 +105,6 @@ KIND = "session-plan"
 MAX_TITLE = 150
 MAX_DESCRIPTION = 2000
 MAX_NOTES = 20_000
-MAX_ROUNDS = 20
-MAX_ROOMS = 60
-MAX_CAPACITY = 10_000
-MAX_ROOM_NAME = 100
 DEFAULT_TABLE_PLACES = 12  # per table, when the spec gives `tables` but no event capacity
 TITLE_FIELD, DESCRIPTION_FIELD = "session_title", "session_description"  # BarCamp registration fields
 GROUP_FIELDS = ("working_group_first", "working_group_second")  # Netzwerktreffen registration fields
@@ -146,203 +157,41 @@ class NoGrid(LookupError, UserError):
 # ------------------------------------------------------------------------------------------------ the grid
 
 
-@dataclass(frozen=True)
-class RoundSpec:
-    start: str = ""  # "16:50", or "" when the grid has no times
-    end: str = ""
-
-
-@dataclass(frozen=True)
-class RoomSpec:
-    name: str
-    capacity: int
-    unavailable: tuple[int, ...] = ()  # rounds counted from 1, as organisers count them
-
-
-@dataclass(frozen=True)
-class SessionGrid:
-    rounds: tuple[RoundSpec, ...]
-    rooms: tuple[RoomSpec, ...]
-
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "rounds": [{"start": r.start, "end": r.end} for r in self.rounds],
-            "rooms": [{"name": r.name, "capacity": r.capacity, "unavailable": list(r.unavailable)} for r in self.rooms],
-        }
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> SessionGrid:
-        return cls(
-            tuple(RoundSpec(str(r.get("start") or ""), str(r.get("end") or "")) for r in data.get("rounds", [])),
-            tuple(
-                RoomSpec(str(r["name"]), int(r["capacity"]), tuple(int(u) for u in r.get("unavailable") or ()))
-                for r in data.get("rooms", [])
-            ),
-        )
-
-    def to_planner(self) -> planner.Grid:
-        rooms = tuple(planner.Room(r.name, r.capacity, frozenset(u - 1 for u in r.unavailable)) for r in self.rooms)
-        return planner.Grid(len(self.rounds), rooms)
-
-    def has(self, round_index: int, room: str) -> bool:
-        """Whether round `round_index` (from 0) has room `room`."""
-        found = next((r for r in self.rooms if r.name == room), None)
-        return found is not None and 0 <= round_index < len(self.rounds) and round_index + 1 not in found.unavailable
-
-    def table_number(self, room: str) -> int:
-        return next(i for i, r in enumerate(self.rooms, 1) if r.name == room)
-
-
-def _clock(value: Any) -> str | None:
-    parsed = _parse_clock(value)
-    return parsed.strftime("%H:%M") if parsed else None
-
-
-def _whole(value: Any, low: int, high: int) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        return None
-    return value
-
-
-def check_grid(data: Any, problems: Problems, path: tuple[Any, ...] = ("session_grid",)) -> SessionGrid | None:
-    """A grid as a spec writes it, checked: `rounds` (a number, or a list of {start, end}) and `rooms`
-    (a list of {name, capacity, unavailable: [round, ...]})."""
-    before = len(problems.items)
-    if not isinstance(data, dict):
-        problems.add(path, N_("must be a mapping with rounds and rooms"))
-        return None
-    for key in data:
-        if key not in ("rounds", "rooms"):
-            problems.add((*path, str(key)), N_("unknown key (known: %(keys)s)"), keys="rounds, rooms")
-    rounds: list[RoundSpec] = []
-    raw_rounds = data.get("rounds")
-    count = _whole(raw_rounds, 1, MAX_ROUNDS)
-    if count is not None:
-        rounds = [RoundSpec() for _ in range(count)]
-    elif not isinstance(raw_rounds, list) or not 1 <= len(raw_rounds) <= MAX_ROUNDS:
-        problems.add(
-            (*path, "rounds"),
-            N_("must be a number of rounds or a list of rounds with start and end (1 to %(max)s)"),
-            max=MAX_ROUNDS,
-        )
-    else:
-        for i, item in enumerate(raw_rounds):
-            where = (*path, "rounds", i)
-            if not isinstance(item, dict):
-                problems.add(where, N_('must be a mapping with start and end, e.g. {start: "16:50", end: "17:50"}'))
-                continue
-            start, end = _clock(item.get("start")), _clock(item.get("end"))
-            if start is None:
-                problems.add(
-                    (*where, "start"),
-                    N_('%(value)r is not a time of day (expected e.g. "12:00")'),
-                    value=item.get("start"),
-                )
-            if end is None:
-                problems.add(
-                    (*where, "end"), N_('%(value)r is not a time of day (expected e.g. "12:00")'), value=item.get("end")
-                )
-            if start and end and end <= start:
-                problems.add((*where, "end"), N_("must be after the start (%(start)s)"), start=start)
-            if start and end:
-                rounds.append(RoundSpec(start, end))
-    rooms: list[RoomSpec] = []
-    raw_rooms = data.get("rooms")
-    if not isinstance(raw_rooms, list) or not 1 <= len(raw_rooms) <= MAX_ROOMS:
-        problems.add(
-            (*path, "rooms"),
-            N_("must be a list of rooms or tables with name and capacity (1 to %(max)s)"),
-            max=MAX_ROOMS,
-        )
-        raw_rooms = []
-    names: set[str] = set()
-    for i, item in enumerate(raw_rooms):
-        where = (*path, "rooms", i)
-        if not isinstance(item, dict):
-            problems.add(where, N_("must be a mapping with name and capacity, e.g. {name: Lesesaal, capacity: 20}"))
-            continue
-        name = _room_name(item.get("name"), (*where, "name"), problems)
-        if name and name.casefold() in names:
-            problems.add((*where, "name"), N_("%(value)r appears twice"), value=name)
-            name = None
-        capacity = _whole(item.get("capacity"), 1, MAX_CAPACITY)
-        if capacity is None:
-            problems.add(
-                (*where, "capacity"), N_("must be a whole number from %(min)s to %(max)s"), min=1, max=MAX_CAPACITY
-            )
-        unavailable = item.get("unavailable") or []
-        if not isinstance(unavailable, list) or any(_whole(u, 1, MAX_ROUNDS) is None for u in unavailable):
-            problems.add((*where, "unavailable"), N_("must be a list of round numbers, counting from 1"))
-            unavailable = []
-        if name and capacity:
-            names.add(name.casefold())
-            rooms.append(RoomSpec(name, capacity, tuple(sorted({int(u) for u in unavailable}))))
-    if len(problems.items) > before:
-        return None
-    return SessionGrid(tuple(rounds), tuple(rooms))
-
-
-def _room_name(value: Any, path: tuple[Any, ...] | str, problems: Problems) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        problems.add(path, N_("is required"))
-        return None
-    if has_control(value):
-        problems.add(path, N_("must be a single line without control characters"))
-        return None
-    value = clean_line(value)
-    if len(value) > MAX_ROOM_NAME:
-        problems.add(
-            path, N_("is too long (%(length)s characters, at most %(max)s)"), length=len(value), max=MAX_ROOM_NAME
-        )
-        return None
-    return str(value)
-
-
 def check_spec(data: Mapping[str, Any], fmt: Format, problems: Problems) -> None:
     """The session and group keys of an event spec (session_grid, working_group_capacity), checked as the
     spec is read, so that a mistake is named with its line before anything is stored."""
-    if "session_grid" in data and "session_grid" in fmt.spec_fields:
-        check_grid(data["session_grid"], problems)
-    if "working_group_capacity" in data and "working_group_capacity" in fmt.spec_fields:
-        value = data["working_group_capacity"]
-        listed = data.get("working_groups")
-        groups = {str(g) for g in listed if isinstance(g, str | int)} if isinstance(listed, list) else set()
-        if isinstance(value, dict):
-            for name, places in value.items():
-                if str(name) not in groups:
-                    problems.add(("working_group_capacity", str(name)), N_("is not one of the working_groups"))
-                elif _whole(places, 0, MAX_CAPACITY) is None:
-                    problems.add(
-                        ("working_group_capacity", str(name)),
-                        N_("must be a whole number from %(min)s to %(max)s"),
-                        min=0,
-                        max=MAX_CAPACITY,
-                    )
-        elif _whole(value, 1, MAX_CAPACITY) is None:
-            problems.add(
-                "working_group_capacity",
-                N_("must be a number of places for every group, or a mapping of group to places"),
-            )
+    for key, check in (
+        ("session_grid", SessionGrid.model_validate),
+        ("working_group_capacity", lambda value: check_group_places(value, data.get("working_groups"))),
+    ):
+        if key in data and key in fmt.spec_fields:
+            try:
+                check(data[key])
+            except ValidationError as exc:
+                found = Found()
+                found.take(exc, (key,))
+                add_problems(ValidationError.from_exception_data("spec", found.errors), problems)
+            except PydanticCustomError as exc:
+                found = Found()
+                found.add_problem((key,), exc)
+                add_problems(ValidationError.from_exception_data("spec", found.errors), problems)
 
 
 def spec_grid(spec: EventSpec) -> SessionGrid | None:
     """The grid an event spec gives: its `session_grid`, else `rounds` x `tables` (places shared out)."""
     raw = spec.extra.get("session_grid")
     if raw is not None:
-        return check_grid(raw, Problems())
-    rounds = _whole(spec.extra.get("rounds"), 1, MAX_ROUNDS)
-    tables = _whole(spec.extra.get("tables"), 1, MAX_ROOMS)
+        return grid_from(raw)
+    rounds = whole(spec.extra.get("rounds"), 1, MAX_ROUNDS)
+    tables = whole(spec.extra.get("tables"), 1, MAX_ROOMS)
     if rounds is None or tables is None:
         return None
     places = math.ceil(spec.capacity / tables) if spec.capacity else DEFAULT_TABLE_PLACES
     language = spec.language
     word = "Tisch" if language == "de" else "Table"
     return SessionGrid(
-        tuple(RoundSpec() for _ in range(rounds)), tuple(RoomSpec(f"{word} {n}", places) for n in range(1, tables + 1))
+        rounds=tuple(RoundSpec() for _ in range(rounds)),
+        rooms=tuple(RoomSpec(f"{word} {n}", places) for n in range(1, tables + 1)),
     )
 
 
@@ -361,7 +210,7 @@ def parse_grid_form(rounds_text: str, rooms_text: str) -> SessionGrid:
     rounds: list[RoundSpec] = []
     lines = [line for line in (rounds_text or "").splitlines() if line.strip()]
     if len(lines) == 1 and lines[0].strip().isdigit():
-        count = _whole(lines[0], 1, MAX_ROUNDS)
+        count = whole(lines[0], 1, MAX_ROUNDS)
         if count is None:
             problems.add("rounds", N_("must be a whole number from %(min)s to %(max)s"), min=1, max=MAX_ROUNDS)
         else:
@@ -369,8 +218,8 @@ def parse_grid_form(rounds_text: str, rooms_text: str) -> SessionGrid:
     else:
         for n, line in enumerate(lines, 1):
             match = _RANGE.match(line)
-            start = _clock(match.group(1)) if match else None
-            end = _clock(match.group(2)) if match else None
+            start = clock_text(match.group(1)) if match else None
+            end = clock_text(match.group(2)) if match else None
             if not match or start is None or end is None:
                 _at_line(
                     problems,
@@ -402,7 +251,7 @@ def parse_grid_form(rounds_text: str, rooms_text: str) -> SessionGrid:
         name, sep, places = line.rpartition(",")
         if not sep:
             name, sep, places = line.rpartition(":")
-        capacity = _whole(places, 1, MAX_CAPACITY) if sep else None
+        capacity = whole(places, 1, MAX_CAPACITY) if sep else None
         name = name.strip()
         if capacity is None or not name:
             _at_line(
@@ -420,7 +269,7 @@ def parse_grid_form(rounds_text: str, rooms_text: str) -> SessionGrid:
             names.add(clean_line(name).casefold())
             rooms.append(RoomSpec(clean_line(name), capacity))
     problems.raise_if_any()
-    return SessionGrid(tuple(rounds), tuple(rooms))
+    return SessionGrid(rounds=tuple(rounds), rooms=tuple(rooms))
 
 
 # ------------------------------------------------------------------------------------------------ people
