@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from eventkit.model.formats import Text
+from eventkit.model.survey import Definition, Question
 from eventkit.runtime import Runtime
 from eventkit.survey import evaluation, survey
 from eventkit.survey.evaluation import (
@@ -23,25 +24,24 @@ from eventkit.survey.evaluation import (
     summary_markdown,
     summary_rows,
 )
-from eventkit.survey.survey import Definition, Question
 from tests.test_survey import PEOPLE, add_attendee, make_ended_event
 
 YES_NO = (("yes", Text({"de": "Ja", "en": "Yes"})), ("maybe", Text({"de": "Vielleicht"})), ("no", Text({"de": "Nein"})))
 CHANNELS = (("a", Text({"de": "Einladung"})), ("b", Text({"de": "Netzwerk"})), ("c", Text({"de": "Website"})))
 DEFINITION = Definition(
-    (
+    questions=(
         Question(
-            "overall",
-            "scale",
-            Text({"de": "Insgesamt", "en": "Overall"}),
-            True,
+            name="overall",
+            type="scale",
+            label=Text({"de": "Insgesamt", "en": "Overall"}),
+            required=True,
             min_label=Text({"de": "gar nicht"}),
             max_label=Text({"de": "sehr gut"}),
-        ),  # fmt: skip
-        Question("again", "choice", Text({"de": "Wiederkommen?"}), True, options=YES_NO),
-        Question("heard", "multichoice", Text({"de": "Erfahren über"}), options=CHANNELS),
-        Question("best", "textarea", Text({"de": "Am besten"})),
-        Question("venue", "scale", Text({"de": "Ort"})),
+        ),
+        Question(name="again", type="choice", label=Text({"de": "Wiederkommen?"}), required=True, options=YES_NO),
+        Question(name="heard", type="multichoice", label=Text({"de": "Erfahren über"}), options=CHANNELS),
+        Question(name="best", type="textarea", label=Text({"de": "Am besten"})),
+        Question(name="venue", type="scale", label=Text({"de": "Ort"})),
     )
 )
 # five responses; the figures below are counted by hand from them
@@ -124,11 +124,11 @@ def test_the_csv_is_for_german_spreadsheets_and_defuses_formulas() -> None:
 
 def test_the_chart_is_valid_svg_with_escaped_labels() -> None:
     evil = Definition(
-        (
+        questions=(
             Question(
-                "again",
-                "choice",
-                Text({"de": "<script>alert(1)</script> & Co"}),
+                name="again",
+                type="choice",
+                label=Text({"de": "<script>alert(1)</script> & Co"}),
                 options=(("x", Text({"de": '</text><image href="http://x/"/>'})), ("y", Text({"de": "Nein"}))),
             ),
         )

@@ -163,7 +163,7 @@ def suggest(key: str, known: Collection[str]) -> str | None:
 
 
 def _required(schema: dict[str, Any], cls: type[Any]) -> None:
-    names = getattr(cls, "required", ())
+    names = getattr(cls, "must_have", ())
     if names:
         schema["required"] = list(names)
 
@@ -180,7 +180,7 @@ class Form(BaseModel):
     # fields whose problems are named before the unknown keys
     first: ClassVar[tuple[str, ...]] = ()
     # fields the JSON Schema marks as required (their checks name a missing one)
-    required: ClassVar[tuple[str, ...]] = ()
+    must_have: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def known_keys(cls, data: Mapping[str, Any], info: ValidationInfo) -> Collection[str] | None:

@@ -134,7 +134,7 @@ class SessionGrid(Form):
     `rooms` (a list of {name, capacity, unavailable: [round, ...]})."""
 
     not_a_mapping = N_("must be a mapping with rounds and rooms")
-    required = ("rounds", "rooms")
+    must_have = ("rounds", "rooms")
 
     rounds: Annotated[tuple[RoundSpec, ...], Check(_rounds, int | list[RoundSpec])] = given(
         description="The number of rounds, or each round with its start and end"

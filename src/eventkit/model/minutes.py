@@ -65,7 +65,7 @@ def _done(value: Any) -> bool:
 
 class Task(Form):
     not_a_mapping = N_("must be a mapping with who, what and optionally due and done")
-    required = ("who", "what")
+    must_have = ("who", "what")
 
     who: Annotated[str, Check(_who, str)] = given(description="Who takes it on")
     what: Annotated[str, Check(_what, str)] = given(description="What is to be done")

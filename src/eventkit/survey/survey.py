@@ -9,8 +9,6 @@ transaction, so that of two submissions at once only one finds it unanswered.
 
 from __future__ import annotations
 
-import difflib
-import re
 import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -21,11 +19,12 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from eventkit.core.errors import UserError
-from eventkit.core.i18n import LANGUAGES
 from eventkit.core.tokens import new_nonce, signed_token, token_subject, verify_signed
 from eventkit.core.validation import N_, Problems, ValidationFailed, clean_line, has_control
 from eventkit.db.store import Event, OutboxMessage, Person, Registration, Survey, SurveyResponse, SurveyToken
@@ -33,25 +32,26 @@ from eventkit.events.events import find_event, format_for
 from eventkit.mail import outbox
 from eventkit.mail.compose import message_id
 from eventkit.mail.mime import ascii_address
-from eventkit.model.formats import Format, Text
+from eventkit.model.base import UNSET, Found, add_problems
+from eventkit.model.formats import Format
 from eventkit.model.spec import EventSpec
+from eventkit.model.survey import (
+    AUDIENCES,
+    Definition,
+    Question,
+    audience,
+    definition,
+    min_group,
+    survey_changes,
+)
 from eventkit.runtime import Runtime
 
 KINDS = ("survey-invitation", "survey-reminder")
-TYPES = ("scale", "choice", "multichoice", "text", "textarea")
-AUDIENCES = ("attended", "registered")
 DEFAULT_AUDIENCE = "attended"
 MIN_GROUP = 3  # fewest answers for a per-question breakdown in the evaluation
 MAX_TEXT = 300
 MAX_TEXTAREA = 4000
-MAX_LABEL = 500
-MAX_QUESTIONS = 40
-MAX_OPTIONS = 20
-SCALE_LIMITS = (0, 10)
 DEFAULT_OPEN = timedelta(days=14)  # when format.yaml names no evaluation phase
-KEYS = ("name", "type", "label", "help", "required", "options", "min", "max", "min_label", "max_label")
-SCALE_KEYS = ("min", "max", "min_label", "max_label")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _TEXTAREA_CONTROL = frozenset("\t\n\r")
 
 
@@ -88,279 +88,33 @@ class AlreadyAnswered(_LinkState):
 # --- definitions -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Question:
-    name: str
-    type: str  # one of TYPES
-    label: Text
-    required: bool = False
-    help: Text | None = None
-    options: tuple[tuple[str, Text], ...] = ()
-    min: int = 1
-    max: int = 5
-    min_label: Text | None = None
-    max_label: Text | None = None
-
-    @property
-    def values(self) -> tuple[str, ...]:
-        """The answers a scale or a choice allows, as the form sends them."""
-        if self.type == "scale":
-            return tuple(str(n) for n in range(self.min, self.max + 1))
-        return tuple(v for v, _ in self.options)
-
-    def option_label(self, value: object, language: str) -> str:
-        for v, text in self.options:
-            if v == value:
-                return text.get(language)
-        return str(value)
-
-    def to_data(self) -> dict[str, Any]:
-        def text(t: Text | None) -> dict[str, str] | None:
-            return dict(t.values) if t is not None else None
-
-        return {
-            "name": self.name,
-            "type": self.type,
-            "label": text(self.label),
-            "required": self.required,
-            "help": text(self.help),
-            "options": [{"value": v, "label": text(t)} for v, t in self.options],
-            "min": self.min,
-            "max": self.max,
-            "min_label": text(self.min_label),
-            "max_label": text(self.max_label),
-        }
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Question:
-        def text(value: Any) -> Text | None:
-            return Text(dict(value)) if value else None
-
-        return cls(
-            name=data["name"],
-            type=data["type"],
-            label=Text(dict(data["label"])),
-            required=bool(data.get("required")),
-            help=text(data.get("help")),
-            options=tuple((o["value"], Text(dict(o["label"]))) for o in data.get("options") or []),
-            min=int(data.get("min", 1)),
-            max=int(data.get("max", 5)),
-            min_label=text(data.get("min_label")),
-            max_label=text(data.get("max_label")),
-        )
-
-
-@dataclass(frozen=True)
-class Definition:
-    """The questions of one survey, in order."""
-
-    questions: tuple[Question, ...]
-
-    def get(self, name: str) -> Question | None:
-        return next((q for q in self.questions if q.name == name), None)
-
-    def to_data(self) -> dict[str, Any]:
-        return {"questions": [q.to_data() for q in self.questions]}
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Definition:
-        return cls(tuple(Question.from_data(q) for q in data.get("questions") or []))
-
-
-def _text(value: object, path: tuple[Any, ...], problems: Problems, *, required: bool) -> Text | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            problems.add(path, N_("is required"))
-        return None
-    if isinstance(value, str):
-        values = {"de": value}
-    elif isinstance(value, dict) and value and all(isinstance(v, str) and v.strip() for v in value.values()):
-        unknown = [str(k) for k in value if k not in LANGUAGES]
-        if unknown:
-            problems.add(path, N_("unknown language %(value)s (use de or en)"), value=", ".join(unknown))
-            return None
-        values = {str(k): str(v) for k, v in value.items()}
-    else:
-        problems.add(path, N_("must be a text, or a mapping of language to text (de, en)"))
-        return None
-    for text in values.values():
-        if len(text) > MAX_LABEL:
-            problems.add(
-                path, N_("is too long (%(length)s characters, at most %(max)s)"), length=len(text), max=MAX_LABEL
-            )
-            return None
-    return Text({k: " ".join(v.split()) for k, v in values.items()})
-
-
-def _whole(value: object, default: int, path: tuple[Any, ...], problems: Problems) -> int | None:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        problems.add(path, N_("must be a whole number"))
-        return None
-    return value
-
-
-def _options(raw: object, path: tuple[Any, ...], problems: Problems) -> tuple[tuple[str, Text], ...]:
-    if not isinstance(raw, list) or len(raw) < 2:
-        problems.add(path, N_("needs a list of at least two options"))
-        return ()
-    if len(raw) > MAX_OPTIONS:
-        problems.add(path, N_("has more than %(max)s options"), max=MAX_OPTIONS)
-        return ()
-    out: list[tuple[str, Text]] = []
-    for j, option in enumerate(raw):
-        where = (*path, j)
-        if isinstance(option, str | int) and not isinstance(option, bool):
-            option = {"value": str(option), "label": str(option)}
-        if not isinstance(option, dict) or not isinstance(option.get("value"), str | int):
-            problems.add(where, N_("must be a mapping with value and label"))
-            continue
-        value = str(option["value"]).strip()
-        if not value or len(value) > 50 or has_control(value):
-            problems.add((*where, "value"), N_("must be a short text of one line"))
-            continue
-        if value in {v for v, _ in out}:
-            problems.add((*where, "value"), N_("%(value)r appears twice"), value=value)
-            continue
-        label = _text(option.get("label", value), (*where, "label"), problems, required=True)
-        if label is not None:
-            out.append((value, label))
-    return tuple(out)
-
-
-def parse_question(raw: object, path: tuple[Any, ...], problems: Problems) -> Question | None:
-    """One question of a survey.yaml or of an event spec's `survey:`; its problems are added to `problems`."""
-    if not isinstance(raw, dict):
-        problems.add(path, N_("must be a mapping with name, type and label"))
-        return None
-    before = len(problems.items)
-    for key in raw:
-        if key not in KEYS:
-            close = difflib.get_close_matches(str(key), KEYS, n=1)
-            if close:
-                problems.add((*path, str(key)), N_("unknown key; did you mean %(suggestion)r?"), suggestion=close[0])
-            else:
-                problems.add((*path, str(key)), N_("unknown key (known: %(choices)s)"), choices=", ".join(KEYS))
-    name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        problems.add((*path, "name"), N_("use lower-case letters, digits and _, starting with a letter (at most 40)"))
-        name = None
-    qtype = raw.get("type")
-    if qtype not in TYPES:
-        problems.add((*path, "type"), N_("must be one of %(choices)s"), choices=", ".join(TYPES))
-        qtype = None
-    label = _text(raw.get("label"), (*path, "label"), problems, required=True)
-    help_text = _text(raw.get("help"), (*path, "help"), problems, required=False)
-    required = raw.get("required", False)
-    if not isinstance(required, bool):
-        problems.add((*path, "required"), N_("must be true or false"))
-        required = False
-    options: tuple[tuple[str, Text], ...] = ()
-    low, high = 1, 5
-    min_label = max_label = None
-    if qtype in ("choice", "multichoice"):
-        options = _options(raw.get("options"), (*path, "options"), problems)
-    elif "options" in raw:
-        problems.add((*path, "options"), N_("only choice and multichoice questions have options"))
-    if qtype == "scale":
-        low_value = _whole(raw.get("min"), 1, (*path, "min"), problems)
-        high_value = _whole(raw.get("max"), 5, (*path, "max"), problems)
-        if low_value is not None and high_value is not None:
-            low, high = low_value, high_value
-            if not SCALE_LIMITS[0] <= low < high <= SCALE_LIMITS[1]:
-                problems.add(
-                    (*path, "max"),
-                    N_("a scale runs from min to a larger max, within %(low)s to %(high)s"),
-                    low=SCALE_LIMITS[0],
-                    high=SCALE_LIMITS[1],
-                )
-        min_label = _text(raw.get("min_label"), (*path, "min_label"), problems, required=False)
-        max_label = _text(raw.get("max_label"), (*path, "max_label"), problems, required=False)
-    else:
-        for key in SCALE_KEYS:
-            if key in raw:
-                problems.add((*path, key), N_("only scale questions have min, max, min_label and max_label"))
-    if len(problems.items) > before or name is None or qtype is None or label is None:
-        return None
-    return Question(name, qtype, label, required, help_text, options, low, high, min_label, max_label)
-
-
-def _merge(
-    base: Sequence[object], changes: object, problems: Problems, path: tuple[Any, ...]
-) -> list[tuple[dict[str, Any], tuple[Any, ...]]]:
-    """The format's questions with an event's changes: a change with a known name replaces the keys it
-    gives, `omit: true` leaves the question out, a new name adds a question at the end. Each question
-    comes with the place to name in its problems."""
-    merged: dict[str, tuple[dict[str, Any], tuple[Any, ...]]] = {}
-    for i, raw in enumerate(base):
-        name = raw.get("name") if isinstance(raw, dict) else None
-        key = name if isinstance(name, str) else f"#{i}"
-        if key in merged:
-            problems.add(("questions", i, "name"), N_("%(value)r appears twice"), value=key)
-            continue
-        merged[key] = (dict(raw) if isinstance(raw, dict) else {"_invalid": raw}, ("questions", i))
-    if changes is None:
-        return list(merged.values())
-    if not isinstance(changes, list):
-        problems.add(path, N_("must be a list of questions (name, and what to change or add)"))
-        return list(merged.values())
-    for i, change in enumerate(changes):
-        where = (*path, i)
-        if not isinstance(change, dict) or not isinstance(change.get("name"), str):
-            problems.add(where, N_("must be a mapping with at least the name of a question"))
-            continue
-        name = change["name"]
-        omit = change.get("omit", False)
-        if not isinstance(omit, bool):
-            problems.add((*where, "omit"), N_("must be true or false"))
-            continue
-        if omit:
-            if name not in merged:
-                problems.add((*where, "name"), N_("there is no question %(value)r to leave out"), value=name)
-            merged.pop(name, None)
-            continue
-        own = {k: v for k, v in change.items() if k != "omit"}
-        if name in merged:
-            merged[name] = ({**merged[name][0], **own}, where)
-        else:
-            merged[name] = (own, where)
-    return list(merged.values())
-
-
-def _definition(base: Sequence[object], changes: object, problems: Problems, path: tuple[Any, ...]) -> Definition:
-    questions = []
-    merged = _merge(base, changes, problems, path)
-    if len(merged) > MAX_QUESTIONS:
-        problems.add(path, N_("has more than %(max)s questions"), max=MAX_QUESTIONS)
-    if not merged:
-        problems.add(path, N_("leaves the survey without questions"))
-    for raw, where in merged:
-        question = parse_question(raw.get("_invalid", raw), where, problems)
-        if question is not None:
-            questions.append(question)
-    return Definition(tuple(questions))
-
-
 def definition_for(fmt: Format, extra: Mapping[str, Any]) -> Definition:
     """The survey of an event: its format's questions with the changes of the spec's `survey:` key."""
-    problems = Problems(source=f"{fmt.name}/survey.yaml")
-    definition = _definition(list(fmt.survey), extra.get("survey"), problems, ("survey",))
-    problems.raise_if_any()
-    return definition
+    try:
+        return definition(list(fmt.survey), extra.get("survey"))
+    except ValidationError as exc:
+        problems = Problems(source=f"{fmt.name}/survey.yaml")
+        add_problems(exc, problems)
+        raise ValidationFailed(problems.items) from None
 
 
 def check_spec(data: Mapping[str, Any], fmt: Format, problems: Problems) -> None:
     """The survey keys of an event spec (survey, survey_audience, survey_min_group), checked as the spec
     is read, so that a mistake is named with its line before anything is stored."""
-    if "survey" in data:
-        _definition(list(fmt.survey), data["survey"], problems, ("survey",))
-    audience = data.get("survey_audience")
-    if audience is not None and audience not in AUDIENCES:
-        problems.add("survey_audience", N_("must be one of %(choices)s"), choices=", ".join(AUDIENCES))
-    group = data.get("survey_min_group")
-    if group is not None and (isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= 100):
-        problems.add("survey_min_group", N_("must be a whole number from %(min)s to %(max)s"), min=1, max=100)
+    found = Found()
+    for key, check in (
+        ("survey", lambda value: survey_changes(value, list(fmt.survey))),
+        ("survey_audience", audience),
+        ("survey_min_group", min_group),
+    ):
+        try:
+            check(data.get(key, UNSET))
+        except ValidationError as exc:
+            found.take(exc, (key,))
+        except PydanticCustomError as exc:
+            found.add_problem((key,), exc)
+    if found:
+        add_problems(ValidationError.from_exception_data("spec", found.errors), problems)
 
 
 def audience_of(spec: EventSpec) -> str:
