@@ -6,9 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
-from eventkit.core.validation import ValidationFailed
-from eventkit.model.spec import load_spec, parse_spec
+from eventkit.core.validation import Problems, ValidationFailed
+from eventkit.model.formats import discover
+from eventkit.model.spec import EventSpecModel, load_spec, parse_spec, spec_of
 from tests.conftest import EXAMPLES, TEMPLATES
 
 GOOD = """\
@@ -142,3 +144,29 @@ def test_not_utf8(tmp_path: Path) -> None:
     with pytest.raises(ValidationFailed) as info:
         load_spec(path, TEMPLATES)
     assert "UTF-8" in info.value.render("en")
+
+
+def test_the_spec_model_gives_the_json_schema_of_the_spec() -> None:
+    schema = EventSpecModel.model_json_schema()
+    fixed = ("title", "format", "start", "end", "timezone", "language", "venue", "online_url", "organiser")
+    more = ("capacity", "registration_deadline", "funding", "agenda", "slug", "description")
+    assert set(schema["properties"]) >= {*fixed, *more}
+    assert set(schema["required"]) == {"title", "format", "start", "organiser"}
+    assert schema["properties"]["start"]["format"] == "date-time"
+    venue = schema["$defs"]["Venue"]
+    assert set(venue["properties"]) == {"name", "address", "accessibility", "directions"}
+    assert venue["required"] == ["name"]
+    assert set(schema["$defs"]["AgendaEntry"]["properties"]) == {"time", "title", "day", "until"}
+    # the keys formats add (spec_fields) are there too, with their own shape
+    assert {"survey", "session_grid", "working_groups", "registration_per_day"} <= set(schema["properties"])
+
+
+def test_the_model_checks_a_mapping_as_the_yaml_loader_does() -> None:
+    data = yaml.safe_load(GOOD)
+    formats = discover(TEMPLATES)
+    model = EventSpecModel.model_validate(data, context={"formats": formats})
+    assert model.to_spec(formats["fachvernetzung"]) == parse_spec(GOOD, TEMPLATES)
+    with pytest.raises(ValidationFailed) as info:
+        spec_of({**data, "capacity": 0, "titel": "x"}, formats, Problems("form"))
+    assert [p.field for p in info.value.problems] == ["titel", "capacity"]
+    assert info.value.render("en").startswith("form: titel: unknown key; did you mean 'title'?")

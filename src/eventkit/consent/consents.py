@@ -21,6 +21,7 @@ from eventkit.core.errors import N_, UserError
 from eventkit.core.settings import Settings
 from eventkit.core.tokens import signed_token, token_subject, verify_signed
 from eventkit.db.store import ConsentRecord, Event, Person, Registration
+from eventkit.model.sections import MAX_NOTICE_VERSION
 from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
 
@@ -32,7 +33,7 @@ KINDS = (PRIVACY_NOTICE, PHOTOS, LIST_ORGANISATION, FUTURE_INVITATIONS)
 # registration answers that are consents (format.yaml's checkboxes), and the kind each one records
 ANSWER_KINDS = {"photo_consent": PHOTOS, "list_organisation": LIST_ORGANISATION}
 DEFAULT_NOTICE_VERSION = "1"
-MAX_VERSION = 20
+MAX_VERSION = MAX_NOTICE_VERSION
 
 
 class InvalidUnsubscribeLink(LookupError, UserError):

@@ -128,7 +128,7 @@ def sample_context(template_dir: Path, format_name: str, language: str, base_url
             before=SimpleNamespace(
                 start=spec.start - timedelta(days=7),
                 end=spec.end - timedelta(days=7),
-                venue=Venue("Bürgerhaus am Markt", "Am Markt 3, 38518 Gifhorn"),
+                venue=Venue(name="Bürgerhaus am Markt", address="Am Markt 3, 38518 Gifhorn"),
                 online_url=None,
                 title=spec.title,
                 days=[day - timedelta(days=7) for day in spec.days],

@@ -26,6 +26,7 @@ from eventkit.core.validation import Problems, ValidationFailed
 KIND = "eventkit"
 _MSGID = "_msgid"
 _PARAMS = "_params"
+_KEPT = "_kept"
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -135,11 +136,31 @@ def each_value(check: Callable[[Any], T], items: Iterable[Any], found: Found) ->
     return good
 
 
+def keep(info: ValidationInfo, error: PydanticCustomError) -> None:
+    """Name a problem of this field, yet give its value to the checks after it (an end before the start is
+    still the end that the programme is checked against). Only for the fields of a model validated with a
+    context; without one, the problem is raised."""
+    if not isinstance(info.context, dict):
+        raise error
+    owner = (info.config or {}).get("title")
+    info.context.setdefault(_KEPT, []).append((owner, info.field_name, error))
+
+
 def add_problems(exc: ValidationError, problems: Problems) -> None:
     """pydantic's errors as Problems: each names its field (and through `problems`, the file and the line)."""
     for error in exc.errors(include_url=False):
         message, params = _message(error)
         problems.add(tuple(error["loc"]) or None, message, **params)
+
+
+def report(problems: Problems, loc: Iterable[Any], error: PydanticCustomError | ValidationError) -> None:
+    """A check's problem (or a model's problems) added to `problems` at `loc`."""
+    found = Found()
+    if isinstance(error, ValidationError):
+        found.take(error, loc)
+    else:
+        found.add_problem(loc, error)
+    add_problems(ValidationError.from_exception_data(KIND, found.errors), problems)
 
 
 def validate(model: type[M], data: Any, problems: Problems, **context: Any) -> M:
@@ -188,7 +209,9 @@ class Form(BaseModel):
         return tuple(cls.model_fields)
 
     @classmethod
-    def unknown_key(cls, key: str, known: Collection[str], info: ValidationInfo) -> PydanticCustomError:
+    def unknown_key(
+        cls, key: str, known: Collection[str], data: Mapping[str, Any], info: ValidationInfo
+    ) -> PydanticCustomError:
         return problem(N_("unknown key (known: %(keys)s)"), keys=", ".join(known))
 
     @classmethod
@@ -212,10 +235,10 @@ class Form(BaseModel):
         known = cls.known_keys(data, info)
         unknown = [k for k in data if known is not None and k not in known]
         order = {name: float(n) for n, name in enumerate((*cls.first, "", *cls.model_fields))}
-        found: list[tuple[float, InitErrorDetails]] = [
-            (order[""], InitErrorDetails(type=cls.unknown_key(str(k), known or (), info), loc=(str(k),), input=None))
-            for k in unknown
-        ]
+        found: list[tuple[float, InitErrorDetails]] = []
+        for k in unknown:
+            error = cls.unknown_key(str(k), known or (), data, info)
+            found.append((order[""], InitErrorDetails(type=error, loc=(str(k),), input=None)))
         value = None
         try:
             value = handler({k: v for k, v in data.items() if isinstance(k, str) and k not in unknown})
@@ -223,6 +246,11 @@ class Form(BaseModel):
             later = Found()
             later.take(exc)
             found += [(order.get(str(e["loc"][0]), len(order)) if e["loc"] else -1.0, e) for e in later.errors]
+        if isinstance(info.context, dict):
+            kept = info.context.get(_KEPT, [])
+            for entry in [e for e in kept if e[0] == cls.__name__]:
+                kept.remove(entry)
+                found.append((order[entry[1]], InitErrorDetails(type=entry[2], loc=(entry[1],), input=None)))
         for after, loc, error in cls.across(data, info):
             found.append((order.get(after, len(order)) + 0.5, InitErrorDetails(type=error, loc=loc, input=None)))
         if found:
@@ -235,7 +263,9 @@ class Suggesting(Form):
     """A form whose unknown keys get the nearest known key as a suggestion."""
 
     @classmethod
-    def unknown_key(cls, key: str, known: Collection[str], info: ValidationInfo) -> PydanticCustomError:
+    def unknown_key(
+        cls, key: str, known: Collection[str], data: Mapping[str, Any], info: ValidationInfo
+    ) -> PydanticCustomError:
         close = suggest(key, known)
         if close:
             return problem(N_("unknown key; did you mean %(suggestion)r?"), suggestion=close)

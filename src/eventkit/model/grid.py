@@ -41,10 +41,10 @@ def room_name(value: Any) -> str:
         raise problem(N_("is required"))
     if has_control(value):
         raise problem(N_("must be a single line without control characters"))
-    value = clean_line(value)
-    if len(value) > MAX_ROOM_NAME:
-        raise problem(N_("is too long (%(length)s characters, at most %(max)s)"), length=len(value), max=MAX_ROOM_NAME)
-    return value
+    name = clean_line(value)
+    if len(name) > MAX_ROOM_NAME:
+        raise problem(N_("is too long (%(length)s characters, at most %(max)s)"), length=len(name), max=MAX_ROOM_NAME)
+    return name
 
 
 def _round(item: Any, found: Found, i: int) -> RoundSpec | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,10 +28,10 @@ def _text(value: Any, *, max_len: int, one_line: bool) -> str:
         raise problem(N_("must be a text"))
     if one_line and has_control(value):
         raise problem(N_("must be a single line without control characters"))
-    value = clean_line(value) if one_line else value.strip()
-    if len(value) > max_len:
-        raise problem(N_("is too long (%(length)s characters, at most %(max)s)"), length=len(value), max=max_len)
-    return value
+    text = clean_line(value) if one_line else value.strip()
+    if len(text) > max_len:
+        raise problem(N_("is too long (%(length)s characters, at most %(max)s)"), length=len(text), max=max_len)
+    return text
 
 
 def _who(value: Any) -> str:
@@ -73,7 +73,9 @@ class Task(Form):
     done: Annotated[bool, Check(_done, bool)] = given(description="Done already")
 
     @classmethod
-    def unknown_key(cls, key: str, known: Collection[str], info: ValidationInfo) -> PydanticCustomError:
+    def unknown_key(
+        cls, key: str, known: Collection[str], data: Mapping[str, Any], info: ValidationInfo
+    ) -> PydanticCustomError:
         return problem(N_("unknown key (known: who, what, due, done)"))
 
 
@@ -106,7 +108,9 @@ class Minutes(Form):
     tasks: Annotated[tuple[Task, ...], Check(_tasks, list[Task])] = given(description="Tasks given")
 
     @classmethod
-    def unknown_key(cls, key: str, known: Collection[str], info: ValidationInfo) -> PydanticCustomError:
+    def unknown_key(
+        cls, key: str, known: Collection[str], data: Mapping[str, Any], info: ValidationInfo
+    ) -> PydanticCustomError:
         return problem(N_("unknown key (known: decisions, tasks)"))
 
     def to_data(self) -> dict[str, Any]:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from babel.dates import format_date
 
-from eventkit.core.validation import N_, Problems
 from eventkit.model.formats import Text
+from eventkit.model.sections import PER_DAY
 from eventkit.model.spec import EventSpec
 
-SPEC_KEY = "registration_per_day"
+SPEC_KEY = PER_DAY
 DAYS = "days"  # the registration field's name, and its options_from
 
 
@@ -31,17 +31,6 @@ def day_options(spec: EventSpec) -> tuple[tuple[str, Text], ...]:
         )
         for day in spec.days
     )
-
-
-def check_spec(data: dict[str, Any], start: datetime | None, end: datetime | None, problems: Problems) -> None:
-    """`registration_per_day: true` needs an event over more than one day."""
-    value = data.get(SPEC_KEY)
-    if value is None:
-        return
-    if not isinstance(value, bool):
-        problems.add(SPEC_KEY, N_("must be true or false"))
-    elif value and start and end and (end - timedelta(microseconds=1)).date() == start.date():
-        problems.add(SPEC_KEY, N_("needs an event over more than one day (the end is on the day of the start)"))
 
 
 def attends(answers: dict[str, Any] | None, day: date) -> bool:

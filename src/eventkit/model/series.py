@@ -13,12 +13,16 @@ from zoneinfo import ZoneInfo
 import icalendar
 from babel.dates import get_day_names
 from dateutil.rrule import rrule, rrulestr
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from eventkit.core.render import translate
 from eventkit.core.validation import N_, Problems, ValidationFailed, read_text_file
 from eventkit.core.yamlfile import parse_yaml
+from eventkit.model.base import report
 from eventkit.model.invitees import Invitee, read_invitees
-from eventkit.model.spec import SLUG_RE, EventSpec, Venue, _local_datetime, _one_line, slugify, validate_spec
+from eventkit.model.spec import SLUG_RE, EventSpec, Venue, slugify, validate_spec
+from eventkit.model.values import local_datetime
 
 # keys of a series file besides those of an event spec (which describe the first meeting)
 SERIES_KEYS = ("rrule", "until", "exceptions", "members")
@@ -476,19 +480,19 @@ def _exceptions(
 def _venue(raw: Any, path: tuple[Any, ...], problems: Problems) -> Venue | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict):
-        problems.add(path, N_("must be a mapping with name, address and accessibility"))
+    try:
+        return Venue.model_validate(raw)
+    except ValidationError as exc:
+        report(problems, path, exc)
         return None
-    for key in raw:
-        if key not in ("name", "address", "accessibility", "directions"):
-            problems.add((*path, key), N_("unknown key (known: name, address, accessibility, directions)"))
-    name = _one_line(raw.get("name"), (*path, "name"), problems, required=True)
-    address = _one_line(raw.get("address"), (*path, "address"), problems, required=False, max_len=300)
-    access = _one_line(raw.get("accessibility"), (*path, "accessibility"), problems, required=False, max_len=5000,
-                       multiline=True)  # fmt: skip
-    directions = _one_line(raw.get("directions"), (*path, "directions"), problems, required=False, max_len=5000,
-                           multiline=True)  # fmt: skip
-    return Venue(name, address or "", access or "", directions or "") if name else None
+
+
+def _local_datetime(value: Any, path: tuple[Any, ...], tz: ZoneInfo, problems: Problems) -> datetime | None:
+    try:
+        return local_datetime(value, tz)
+    except PydanticCustomError as exc:
+        report(problems, path, exc)
+        return None
 
 
 # --- the rhythm in words -----------------------------------------------------------------------------

@@ -1,22 +1,44 @@
-"""The event spec: a YAML file an organiser writes, validated into an EventSpec with clear errors."""
+"""The event spec: what an organiser writes (a YAML file, the console's form, the Prefect run form), checked by
+one pydantic model, EventSpecModel, into the EventSpec that the rest of eventkit reads."""
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
+from pydantic import ConfigDict, ValidationInfo
+from pydantic_core import PydanticCustomError
 
+from eventkit.core.errors import N_
 from eventkit.core.i18n import LANGUAGES
-from eventkit.core.validation import N_, Problems, ValidationFailed, clean_line, has_control, read_text_file
-from eventkit.core.yamlfile import parse_yaml
+from eventkit.core.validation import Problems, read_text_file
+from eventkit.core.yamlfile import YamlText, parse_yaml
+from eventkit.model import sections
+from eventkit.model.agenda import AgendaEntry, AgendaItem, agenda_of, planned
+from eventkit.model.base import (
+    UNSET,
+    Check,
+    Form,
+    Loc,
+    context_of,
+    given,
+    keep,
+    problem,
+    raw,
+    suggest,
+    validate,
+)
 from eventkit.model.formats import Format, discover
+from eventkit.model.grid import SessionGrid
+from eventkit.model.sections import format_of, section
+from eventkit.model.values import MAX_TITLE, local_datetime, spec_text
 
 FIXED_KEYS = (
     "slug",
@@ -36,29 +58,63 @@ FIXED_KEYS = (
     "description",
 )
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-MAX_TITLE = 200
 MAX_TEXT = 5000
 
 
-@dataclass(frozen=True)
-class Venue:
-    name: str
-    address: str = ""
-    accessibility: str = ""
-    directions: str = ""
+def _text(max_len: int = MAX_TITLE, *, required: bool = False, multiline: bool = False, empty: Any = "") -> Any:
+    """The check of a text field: `empty` for a left-out or empty one."""
+
+    def check(value: Any) -> Any:
+        text = spec_text(value, required=required, max_len=max_len, multiline=multiline)
+        return empty if text is None else text
+
+    return check
 
 
-@dataclass(frozen=True)
-class Organiser:
-    name: str
-    email: str
+class Venue(Form):
+    """Where the event takes place."""
+
+    not_a_mapping = N_("must be a mapping with name, address and accessibility")
+    must_have = ("name",)
+
+    name: Annotated[str, Check(_text(required=True), str)] = given(examples=["Rathaus Gifhorn"])
+    address: Annotated[str, Check(_text(300), str)] = given(examples=["Marktplatz 1, 38518 Gifhorn"])
+    accessibility: Annotated[str, Check(_text(MAX_TEXT, multiline=True), str)] = given(examples=["stufenlos"])
+    directions: Annotated[str, Check(_text(MAX_TEXT, multiline=True), str)] = given()
+
+    @classmethod
+    def unknown_key(
+        cls, key: str, known: Collection[str], data: Mapping[str, Any], info: ValidationInfo
+    ) -> PydanticCustomError:
+        return problem(N_("unknown key (known: name, address, accessibility, directions)"))
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Venue:
+        """A venue as it was stored (checked when it was written)."""
+        return cls.model_construct(**{"address": "", "accessibility": "", "directions": "", **data})
 
 
-@dataclass(frozen=True)
-class AgendaItem:
-    start: datetime  # aware, in the event's time zone
-    title: str
-    end: datetime | None = None
+def _email(value: Any) -> str:
+    address = spec_text(value, required=True)
+    assert address is not None
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        message = N_("%(value)r is not a valid email address: %(reason)s")
+        raise problem(message, value=address, reason=str(exc)) from None
+
+
+class Organiser(Form):
+    """Who organises the event: named in every email, and the address replies go to."""
+
+    must_have = ("name", "email")
+
+    name: Annotated[str, Check(_text(required=True), str)] = given(examples=["Queeres Netzwerk Gifhorn e.V."])
+    email: Annotated[str, Check(_email, str)] = given(examples=["info@example.org"])
+
+    @classmethod
+    def known_keys(cls, data: Mapping[str, Any], info: ValidationInfo) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -104,7 +160,7 @@ class EventSpec:
             "timezone": self.timezone,
             "language": self.language,
             "organiser": {"name": self.organiser.name, "email": self.organiser.email},
-            "venue": None if self.venue is None else vars(self.venue).copy(),
+            "venue": None if self.venue is None else self.venue.model_dump(),
             "online_url": self.online_url,
             "capacity": self.capacity,
             "registration_deadline": self.registration_deadline.isoformat() if self.registration_deadline else None,
@@ -131,8 +187,8 @@ class EventSpec:
             end=datetime.fromisoformat(data["end"]).astimezone(tz),
             timezone=data["timezone"],
             language=data["language"],
-            organiser=Organiser(**data["organiser"]),
-            venue=Venue(**data["venue"]) if data.get("venue") else None,
+            organiser=Organiser.model_construct(**data["organiser"]),
+            venue=Venue.from_data(data["venue"]) if data.get("venue") else None,
             online_url=data.get("online_url"),
             capacity=data.get("capacity"),
             registration_deadline=dt(data.get("registration_deadline")),
@@ -160,322 +216,239 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
-def load_spec(path: Path, template_dir: Path) -> EventSpec:
-    """Read and validate a spec file; raises ValidationFailed naming file, line, field and problem."""
-    return parse_spec(read_text_file(path), template_dir, source=str(path))
+# --- the model -----------------------------------------------------------------------------------------
 
 
-def parse_spec(text: str, template_dir: Path, source: str = "<spec>") -> EventSpec:
-    doc = parse_yaml(text, source)
-    problems = doc.problems()
-    if not isinstance(doc.data, dict):
-        problems.add(None, N_("the spec must be a mapping of keys such as title, format and start"))
-        raise ValidationFailed(problems.items)
-    return validate_spec(doc.data, template_dir, problems)
+def _zone(info: ValidationInfo) -> ZoneInfo | None:
+    name = info.data.get("timezone")
+    return ZoneInfo(name) if name else None
 
 
-def _one_line(
-    value: Any,
-    path: str | tuple[Any, ...],
-    problems: Problems,
-    *,
-    required: bool,
-    max_len: int = MAX_TITLE,
-    multiline: bool = False,
-) -> str | None:
-    path = (path,) if isinstance(path, str) else path
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            problems.add(path, N_("is required"))
+def _format(value: Any, info: ValidationInfo) -> str:
+    formats: Mapping[str, Format] = context_of(info).get("formats") or {}
+    if raw(value) is None:
+        raise problem(N_("is required (one of %(choices)s)"), choices=", ".join(formats))
+    if not isinstance(value, str) or value not in formats:
+        raise problem(N_("unknown format %(value)r (known: %(choices)s)"), value=value, choices=", ".join(formats))
+    return value
+
+
+def _timezone(value: Any) -> str:
+    name = "Europe/Berlin" if value is UNSET else value
+    try:
+        if not isinstance(name, str) or not name or "/" not in name and name != "UTC":
+            raise ZoneInfoNotFoundError(name)
+        return ZoneInfo(name).key
+    except (ZoneInfoNotFoundError, ValueError):
+        raise problem(N_("unknown time zone %(value)r (expected e.g. Europe/Berlin)"), value=name) from None
+
+
+def _start(value: Any, info: ValidationInfo) -> datetime | None:
+    return local_datetime(value, _zone(info))
+
+
+def _end(value: Any, info: ValidationInfo) -> datetime | None:
+    start, fmt = info.data.get("start"), format_of(info)
+    if raw(value) is None:
+        return start + fmt.duration if start and fmt else None
+    end = local_datetime(value, _zone(info))
+    if start and end and end <= start:
+        keep(info, problem(N_("must be after the start (%(start)s)"), start=start.strftime("%Y-%m-%d %H:%M")))
+    return end
+
+
+def _language(value: Any) -> str:
+    language = "de" if value is UNSET else value
+    if language not in LANGUAGES:
+        raise problem(N_("must be one of %(choices)s"), choices=", ".join(LANGUAGES))
+    return str(language)
+
+
+def _venue(value: Any) -> Venue | None:
+    return None if raw(value) is None else Venue.model_validate(value)
+
+
+def _online_url(value: Any) -> str | None:
+    url = spec_text(value, required=False, max_len=2000)
+    if url and not re.match(r"^https://[^\s/$.?#][^\s]*$", url):
+        raise problem(N_("must be an https:// link"))
+    return url
+
+
+def _organiser(value: Any) -> Organiser:
+    if not isinstance(value, Mapping):
+        raise problem(N_("is required, with name and email"))
+    return Organiser.model_validate(value)
+
+
+def _capacity(value: Any) -> int | None:
+    capacity = raw(value)
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+        raise problem(N_("must be a whole number of at least 1, or null for no limit"))
+    return capacity
+
+
+def _deadline(value: Any, info: ValidationInfo) -> datetime | None:
+    if raw(value) is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        problems.add(path, N_("must be a text"))
-        return None
-    if not multiline and has_control(value):
-        problems.add(path, N_("must be a single line without control characters"))
-        return None
-    if len(value) > max_len:
-        problems.add(path, N_("is too long (%(length)s characters, at most %(max)s)"), length=len(value), max=max_len)
-        return None
-    return clean_line(value) if not multiline else value.strip()
+    deadline = local_datetime(value, _zone(info))
+    if deadline and isinstance(value, date) and not isinstance(value, datetime):
+        deadline = deadline.replace(hour=23, minute=59)
+    end = info.data.get("end")
+    if deadline and end and deadline > end:
+        raise problem(N_("must not be after the end of the event"))
+    return deadline
 
 
-def _local_datetime(value: Any, path: tuple[Any, ...], tz: ZoneInfo | None, problems: Problems) -> datetime | None:
-    if isinstance(value, datetime):
-        naive = value
-    elif isinstance(value, date):
-        naive = datetime.combine(value, time(0, 0))
-    elif isinstance(value, str):
-        try:
-            naive = datetime.fromisoformat(value.strip())
-        except ValueError:
-            problems.add(path, N_("%(value)r is not a date and time (expected e.g. 2025-11-22T12:00)"), value=value)
-            return None
-    else:
-        problems.add(
-            path, N_("is required") if value is None else N_("must be a date and time such as 2025-11-22T12:00")
+def _agenda(value: Any, info: ValidationInfo) -> tuple[AgendaItem, ...]:
+    start, end, fmt = info.data.get("start"), info.data.get("end"), format_of(info)
+    if raw(value) is None:
+        return planned(fmt, start, info.data.get("language", "de")) if _zone(info) else ()
+    return agenda_of(value, start, end, _zone(info))
+
+
+def _slug(value: Any, info: ValidationInfo) -> str | None:
+    slug, fmt, start = raw(value), format_of(info), info.data.get("start")
+    if slug is not None:
+        if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 100:
+            raise problem(N_("use only lower-case letters, digits and hyphens (e.g. fachvernetzung-2025-gifhorn)"))
+        return slug
+    if not (fmt and start):
+        return None
+    # the contract's shape: <format>-<year>-<town>; a second meeting there that year sets its own slug
+    venue = info.data.get("venue")
+    place = town_of(venue.address) if venue and venue.address else (venue.name if venue else "online")
+    return slugify(f"{fmt.name}-{start.year}-{place}")
+
+
+class EventSpecModel(Form):
+    """An event as its organiser describes it; `format` names a folder under templates/formats, whose
+    format.yaml adds its own keys (spec_fields). Validate with a context `formats` (model.formats.discover)."""
+
+    first = ("format",)
+    must_have = ("title", "format", "start", "organiser")
+    model_config = ConfigDict(extra="allow")
+
+    format: Annotated[str, Check(_format, str)] = given(description="a folder name under templates/formats/")
+    title: Annotated[str, Check(_text(required=True), str)] = given(examples=["Fachvernetzung 2025"])
+    timezone: Annotated[str, Check(_timezone, str)] = given(description="default Europe/Berlin")
+    start: Annotated[datetime, Check(_start, datetime)] = given(description="local time in `timezone`")
+    end: Annotated[datetime, Check(_end, datetime | None)] = given(description="default: the format's duration")
+    language: Annotated[str, Check(_language, Literal["de", "en"])] = given(description="default de")
+    venue: Annotated[Venue | None, Check(_venue, Venue | None)] = given()
+    online_url: Annotated[str | None, Check(_online_url, str | None)] = given(
+        description="a meeting link (https://), for online and hybrid events"
+    )
+    organiser: Annotated[Organiser, Check(_organiser, Organiser)] = given()
+    capacity: Annotated[int | None, Check(_capacity, int | None)] = given(description="null: no limit")
+    registration_deadline: Annotated[datetime | None, Check(_deadline, datetime | None)] = given()
+    funding: Annotated[str | None, Check(_text(1000, multiline=True, empty=None), str | None)] = given()
+    description: Annotated[str | None, Check(_text(MAX_TEXT, multiline=True, empty=None), str | None)] = given()
+    agenda: Annotated[tuple[AgendaItem, ...], Check(_agenda, list[AgendaEntry] | None)] = given(
+        description="default: the format's programme"
+    )
+    slug: Annotated[str, Check(_slug, str | None)] = given(description="default: <format>-<year>-<town>")
+    survey: Annotated[Any, Check(section(sections.survey), list[dict[str, Any]] | None)] = given(
+        description="changes and additions to the format's survey questions"
+    )
+    survey_audience: Annotated[
+        Any, Check(section(sections.survey_audience), Literal["attended", "registered"] | None)
+    ] = given()
+    survey_min_group: Annotated[Any, Check(section(sections.survey_min_group), int | None)] = given()
+    privacy_notice_version: Annotated[Any, Check(section(sections.notice_version), str | None)] = given()
+    retention_months: Annotated[Any, Check(section(sections.whole_from(1, 120)), int | None)] = given()
+    funder_retention_years: Annotated[Any, Check(section(sections.whole_from(1, 30)), int | None)] = given()
+    working_groups: Annotated[Any, Check(sections.as_written, list[str] | None)] = given()
+    rounds: Annotated[Any, Check(sections.as_written, int | None)] = given()
+    tables: Annotated[Any, Check(sections.as_written, int | None)] = given()
+    session_grid: Annotated[Any, Check(section(sections.session_grid, "session_grid"), SessionGrid | None)] = given()
+    working_group_capacity: Annotated[
+        Any, Check(section(sections.group_places, "working_group_capacity"), int | dict[str, int] | None)
+    ] = given()
+    registration_per_day: Annotated[Any, Check(section(sections.per_day), bool | None)] = given()
+    series: Annotated[Any, Check(sections.as_written, dict[str, str] | None)] = given(description="set by eventkit")
+
+    @classmethod
+    def known_keys(cls, data: Mapping[str, Any], info: ValidationInfo) -> Collection[str] | None:
+        formats: Mapping[str, Format] = context_of(info).get("formats") or {}
+        name = data.get("format")
+        fmt = formats.get(name) if isinstance(name, str) else None
+        return None if fmt is None else (*FIXED_KEYS, *fmt.spec_fields)
+
+    @classmethod
+    def unknown_key(
+        cls, key: str, known: Collection[str], data: Mapping[str, Any], info: ValidationInfo
+    ) -> PydanticCustomError:
+        close = suggest(key, known)
+        if close:
+            return problem(N_("unknown key; did you mean %(suggestion)r?"), suggestion=close)
+        return problem(N_("unknown key for the format %(format)s"), format=data.get("format"))
+
+    @classmethod
+    def across(cls, data: Mapping[str, Any], info: ValidationInfo) -> Iterable[tuple[str, Loc, PydanticCustomError]]:
+        if data.get("venue") is None and data.get("online_url") is None:
+            yield "online_url", ("venue",), problem(N_("give a venue, an online_url, or both (hybrid)"))
+        formats: Mapping[str, Format] = context_of(info).get("formats") or {}
+        months, years, fmt = data.get("retention_months"), data.get("funder_retention_years"), data.get("format")
+        known = isinstance(fmt, str) and fmt in formats
+        if known and isinstance(months, int) and isinstance(years, int) and months > years * 12:
+            yield (
+                "funder_retention_years",
+                ("retention_months",),
+                problem(N_("must not be longer than funder_retention_years")),
+            )
+
+    def to_spec(self, fmt: Format) -> EventSpec:
+        """The event as eventkit reads it; `fmt` is the format it names."""
+        assert self.start and self.end and self.slug
+        extra = {key: value for key, value in self._written().items() if key in fmt.spec_fields}
+        return EventSpec(
+            slug=self.slug,
+            title=self.title,
+            format=self.format,
+            start=self.start,
+            end=self.end,
+            timezone=self.timezone,
+            language=self.language,
+            organiser=self.organiser,
+            venue=self.venue,
+            online_url=self.online_url,
+            capacity=self.capacity,
+            registration_deadline=self.registration_deadline,
+            funding=self.funding,
+            description=self.description,
+            agenda=self.agenda,
+            extra=extra,
         )
-        return None
-    if tz is None:
-        return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(tz)
-    aware = naive.replace(tzinfo=tz)
-    # a wall-clock time that does not exist (skipped by the switch to summer time) is a mistake
-    if aware.astimezone(ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None) != naive:
-        problems.add(
-            path,
-            N_("%(value)s does not exist in %(tz)s (clocks change then)"),
-            value=naive.isoformat(),
-            tz=tz.key,
-        )
-        return None
-    return aware
+
+    def _written(self) -> dict[str, Any]:
+        """The keys the organiser wrote besides the fixed ones, as written."""
+        own = {name: getattr(self, name) for name in type(self).model_fields if name not in FIXED_KEYS}
+        return {**{k: v for k, v in own.items() if k in self.model_fields_set}, **(self.model_extra or {})}
+
+
+def spec_of(data: Any, formats: Mapping[str, Format], problems: Problems) -> EventSpec:
+    """`data` checked as an event spec; ValidationFailed names every problem (after those `problems` holds)."""
+    model = validate(EventSpecModel, data, problems, formats=formats)
+    return model.to_spec(formats[model.format])
 
 
 def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) -> EventSpec:
-    formats = discover(template_dir)
-    fmt: Format | None = None
-    format_name = data.get("format")
-    if format_name is None:
-        problems.add("format", N_("is required (one of %(choices)s)"), choices=", ".join(formats))
-    elif not isinstance(format_name, str) or format_name not in formats:
-        problems.add(
-            "format",
-            N_("unknown format %(value)r (known: %(choices)s)"),
-            value=format_name,
-            choices=", ".join(formats),
-        )
-    else:
-        fmt = formats[format_name]
-
-    allowed = set(FIXED_KEYS) | (set(fmt.spec_fields) if fmt else set())
-    for key in data:
-        if key not in allowed and fmt is not None:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            if close:
-                problems.add(str(key), N_("unknown key; did you mean %(suggestion)r?"), suggestion=close[0])
-            else:
-                problems.add(str(key), N_("unknown key for the format %(format)s"), format=fmt.name)
-
-    title = _one_line(data.get("title"), "title", problems, required=True)
-
-    tz: ZoneInfo | None = None
-    tz_name = data.get("timezone", "Europe/Berlin")
-    try:
-        if not isinstance(tz_name, str) or not tz_name or "/" not in tz_name and tz_name != "UTC":
-            raise ZoneInfoNotFoundError(tz_name)
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.add("timezone", N_("unknown time zone %(value)r (expected e.g. Europe/Berlin)"), value=tz_name)
-
-    start = _local_datetime(data.get("start"), ("start",), tz, problems)
-    end: datetime | None = None
-    if data.get("end") is not None:
-        end = _local_datetime(data.get("end"), ("end",), tz, problems)
-        if start and end and end <= start:
-            problems.add("end", N_("must be after the start (%(start)s)"), start=start.strftime("%Y-%m-%d %H:%M"))
-    elif start and fmt:
-        end = start + fmt.duration
-
-    language = data.get("language", "de")
-    if language not in LANGUAGES:
-        problems.add("language", N_("must be one of %(choices)s"), choices=", ".join(LANGUAGES))
-
-    venue = None
-    raw_venue = data.get("venue")
-    if raw_venue is not None:
-        if not isinstance(raw_venue, dict):
-            problems.add("venue", N_("must be a mapping with name, address and accessibility"))
-        else:
-            for key in raw_venue:
-                if key not in ("name", "address", "accessibility", "directions"):
-                    problems.add(("venue", key), N_("unknown key (known: name, address, accessibility, directions)"))
-            name = _one_line(raw_venue.get("name"), ("venue", "name"), problems, required=True)
-            address = _one_line(raw_venue.get("address"), ("venue", "address"), problems, required=False, max_len=300)
-            access = _one_line(
-                raw_venue.get("accessibility"),
-                ("venue", "accessibility"),
-                problems,
-                required=False,
-                max_len=MAX_TEXT,
-                multiline=True,
-            )
-            directions = _one_line(
-                raw_venue.get("directions"),
-                ("venue", "directions"),
-                problems,
-                required=False,
-                max_len=MAX_TEXT,
-                multiline=True,
-            )
-            if name:
-                venue = Venue(name, address or "", access or "", directions or "")
-
-    online_url = _one_line(data.get("online_url"), "online_url", problems, required=False, max_len=2000)
-    if online_url and not re.match(r"^https://[^\s/$.?#][^\s]*$", online_url):
-        problems.add("online_url", N_("must be an https:// link"))
-        online_url = None
-    if raw_venue is None and data.get("online_url") is None:
-        problems.add("venue", N_("give a venue, an online_url, or both (hybrid)"))
-
-    organiser = None
-    raw_org = data.get("organiser")
-    if not isinstance(raw_org, dict):
-        problems.add("organiser", N_("is required, with name and email"))
-    else:
-        org_name = _one_line(raw_org.get("name"), ("organiser", "name"), problems, required=True)
-        org_email = _one_line(raw_org.get("email"), ("organiser", "email"), problems, required=True)
-        if org_email:
-            try:
-                org_email = validate_email(org_email, check_deliverability=False).normalized
-            except EmailNotValidError as exc:
-                problems.add(
-                    ("organiser", "email"),
-                    N_("%(value)r is not a valid email address: %(reason)s"),
-                    value=org_email,
-                    reason=str(exc),
-                )
-                org_email = None
-        if org_name and org_email:
-            organiser = Organiser(org_name, org_email)
-
-    capacity = data.get("capacity")
-    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
-        problems.add("capacity", N_("must be a whole number of at least 1, or null for no limit"))
-        capacity = None
-
-    deadline = None
-    if data.get("registration_deadline") is not None:
-        deadline = _local_datetime(data.get("registration_deadline"), ("registration_deadline",), tz, problems)
-        if (
-            deadline
-            and isinstance(data.get("registration_deadline"), date)
-            and not isinstance(data.get("registration_deadline"), datetime)
-        ):
-            deadline = deadline.replace(hour=23, minute=59)
-        if deadline and end and deadline > end:
-            problems.add("registration_deadline", N_("must not be after the end of the event"))
-
-    funding = _one_line(data.get("funding"), "funding", problems, required=False, max_len=1000, multiline=True)
-    description = _one_line(
-        data.get("description"), "description", problems, required=False, max_len=MAX_TEXT, multiline=True
-    )
-
-    agenda = _agenda(data.get("agenda"), start, end, tz, problems)
-    if not agenda and fmt and start and tz and data.get("agenda") is None:
-        lang = language if language in LANGUAGES else "de"
-        agenda = [AgendaItem(start + item.offset, item.title.get(lang)) for item in fmt.agenda]
-
-    slug = data.get("slug")
-    if slug is not None:
-        if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 100:
-            problems.add(
-                "slug", N_("use only lower-case letters, digits and hyphens (e.g. fachvernetzung-2025-gifhorn)")
-            )
-    elif fmt and start:
-        # the contract's shape: <format>-<year>-<town>; a second meeting there that year sets its own slug
-        place = town_of(venue.address) if venue and venue.address else (venue.name if venue else "online")
-        slug = slugify(f"{fmt.name}-{start.year}-{place}")
-
-    extra = {k: v for k, v in data.items() if fmt and k in fmt.spec_fields}
-    if fmt is not None:
-        # keys whose meaning lives in their own modules (which import this one): each checks its own
-        from eventkit.model import multiday
-        from eventkit.privacy import retention
-        from eventkit.sessions import sessions
-        from eventkit.survey import survey
-
-        survey.check_spec(data, fmt, problems)  # the event's changes to the survey
-        retention.check_spec(data, problems)  # retention periods, privacy notice version
-        sessions.check_spec(data, fmt, problems)  # session grid, working-group places
-        multiday.check_spec(data, start, end, problems)  # registration per day of a multi-day event
-    problems.raise_if_any()
-    assert title and fmt and start and end and tz and organiser and isinstance(slug, str)
-    return EventSpec(
-        slug=slug,
-        title=title,
-        format=fmt.name,
-        start=start,
-        end=end,
-        timezone=tz.key,
-        language=language,
-        organiser=organiser,
-        venue=venue,
-        online_url=online_url,
-        capacity=capacity,
-        registration_deadline=deadline,
-        funding=funding,
-        description=description,
-        agenda=tuple(agenda),
-        extra=extra,
-    )
+    return spec_of(data, discover(template_dir), problems)
 
 
-def _parse_clock(value: Any) -> time | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML 1.1 reads an unquoted 12:00 as the sexagesimal number 720
-        return time(value // 60, value % 60) if 0 <= value < 24 * 60 else None
-    if isinstance(value, str):
-        match = re.match(r"^\s*(\d{1,2})[:.](\d{2})\s*(?:Uhr)?\s*$", value)
-        if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
-            return time(int(match.group(1)), int(match.group(2)))
-    return None
+def spec_from(doc: YamlText, template_dir: Path) -> EventSpec:
+    problems = doc.problems()
+    if not isinstance(doc.data, dict):
+        problems.add(None, N_("the spec must be a mapping of keys such as title, format and start"))
+        problems.raise_if_any()
+    return validate_spec(doc.data, template_dir, problems)
 
 
-def _agenda(
-    raw: Any, start: datetime | None, end: datetime | None, tz: ZoneInfo | None, problems: Problems
-) -> list[AgendaItem]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        problems.add("agenda", N_("must be a list of items with time and title"))
-        return []
-    items = []
-    for i, entry in enumerate(raw):
-        path = ("agenda", i)
-        if not isinstance(entry, dict):
-            problems.add(path, N_("must be a mapping with time and title"))
-            continue
-        title = _one_line(entry.get("title"), (*path, "title"), problems, required=True)
-        if not title:
-            continue
-        clock = _parse_clock(entry.get("time"))
-        if clock is None:
-            problems.add(
-                (*path, "time"),
-                N_('%(value)r is not a time of day (expected e.g. "12:00")'),
-                value=entry.get("time"),
-            )
-            continue
-        day = entry.get("day", 1)
-        if isinstance(day, bool) or not isinstance(day, int) or day < 1:
-            problems.add((*path, "day"), N_("must be the day of the event, counting from 1"))
-            continue
-        if start is None or tz is None or end is None:
-            continue
-        when = datetime.combine(start.date() + timedelta(days=day - 1), clock, tzinfo=tz)
-        item_end = None
-        if entry.get("until") is not None:
-            until = _parse_clock(entry.get("until"))
-            if until is None:
-                problems.add(
-                    (*path, "until"),
-                    N_('%(value)r is not a time of day (expected e.g. "12:00")'),
-                    value=entry.get("until"),
-                )
-            else:
-                item_end = datetime.combine(when.date(), until, tzinfo=tz)
-        if when < start - timedelta(minutes=1) or when > end:
-            problems.add(
-                (*path, "time"),
-                N_("%(value)s lies outside the event (%(start)s to %(end)s)"),
-                value=when.strftime("%Y-%m-%d %H:%M"),
-                start=start.strftime("%Y-%m-%d %H:%M"),
-                end=end.strftime("%Y-%m-%d %H:%M"),
-            )
-            continue
-        items.append(AgendaItem(when, title, item_end))
-    return items
+def load_spec(path: Path, template_dir: Path) -> EventSpec:
+    """Read and validate a spec file; raises ValidationFailed naming file, line, field and problem."""
+    return spec_from(parse_yaml(read_text_file(path), str(path)), template_dir)
+
+
+def parse_spec(text: str, template_dir: Path, source: str = "<spec>") -> EventSpec:
+    return spec_from(parse_yaml(text, source), template_dir)

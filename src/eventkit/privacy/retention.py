@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from eventkit.consent import consents
 from eventkit.core.tokens import new_nonce
-from eventkit.core.validation import N_, Problems, has_control
 from eventkit.db.store import (
     Checkin,
     ConsentRecord,
@@ -46,30 +45,6 @@ DEFAULT_MONTHS = 6
 DEFAULT_FUNDER_YEARS = 10
 SPEC_KEYS = ("privacy_notice_version", "retention_months", "funder_retention_years")
 ANONYMOUS_DOMAIN = "anonymised.invalid"  # RFC 2606: never deliverable
-
-
-def check_spec(data: dict[str, Any], problems: Problems) -> None:
-    """The privacy keys of an event spec, checked as the spec is read (nothing is stored on a mistake)."""
-    version = data.get("privacy_notice_version")
-    if version is not None and (
-        isinstance(version, bool)
-        or not isinstance(version, str | int | float)
-        or not str(version).strip()
-        or len(str(version)) > consents.MAX_VERSION
-        or has_control(str(version))
-    ):
-        problems.add(
-            "privacy_notice_version",
-            N_("must be a short version such as 1, 2 or 2025-03 (at most %(max)s characters)"),
-            max=consents.MAX_VERSION,
-        )
-    for key, low, high in (("retention_months", 1, 120), ("funder_retention_years", 1, 30)):
-        value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
-            problems.add(key, N_("must be a whole number from %(min)s to %(max)s"), min=low, max=high)
-    months, years = data.get("retention_months"), data.get("funder_retention_years")
-    if isinstance(months, int) and isinstance(years, int) and months > years * 12:
-        problems.add("retention_months", N_("must not be longer than funder_retention_years"))
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -29,7 +29,8 @@ from eventkit.events.events import EventNotFound, event_view, find_event, format
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, message_id
 from eventkit.mail.mime import Attachment, Message, ascii_address
-from eventkit.model.spec import EventSpec, _parse_clock
+from eventkit.model.spec import EventSpec
+from eventkit.model.values import parse_clock
 from eventkit.runtime import Runtime
 
 RECAP_FILE = "recap.yaml"
@@ -246,7 +247,7 @@ def validate(
         if entry is None:
             continue
         title = check.text(entry.get("title"), (*path, "title"), required=True, one_line=True)
-        clock = _parse_clock(entry.get("time"))
+        clock = parse_clock(entry.get("time"))
         if clock is None:
             problems.add(
                 (*path, "time"), N_('%(value)r is not a time of day (expected e.g. "12:00")'), value=entry.get("time")

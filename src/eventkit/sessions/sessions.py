@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pydantic import ValidationError
-from pydantic_core import PydanticCustomError
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
@@ -43,8 +41,6 @@ from eventkit.events.events import event_view, find_event, format_for, public_ur
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, compose
 from eventkit.model import planner
-from eventkit.model.base import Found, add_problems
-from eventkit.model.formats import Format
 from eventkit.model.grid import (
     MAX_CAPACITY,
     MAX_ROOM_NAME,
@@ -53,7 +49,6 @@ from eventkit.model.grid import (
     RoomSpec,
     RoundSpec,
     SessionGrid,
-    check_group_places,
     grid_from,
 )
 from eventkit.model.spec import EventSpec
@@ -78,7 +73,6 @@ __all__ = [
     "UnknownSession",
     "assign_working_groups",
     "board",
-    "check_spec",
     "draft",
     "enqueue_plan_emails",
     "freeze",
@@ -155,26 +149,6 @@ class NoGrid(LookupError, UserError):
 
 
 # ------------------------------------------------------------------------------------------------ the grid
-
-
-def check_spec(data: Mapping[str, Any], fmt: Format, problems: Problems) -> None:
-    """The session and group keys of an event spec (session_grid, working_group_capacity), checked as the
-    spec is read, so that a mistake is named with its line before anything is stored."""
-    for key, check in (
-        ("session_grid", SessionGrid.model_validate),
-        ("working_group_capacity", lambda value: check_group_places(value, data.get("working_groups"))),
-    ):
-        if key in data and key in fmt.spec_fields:
-            try:
-                check(data[key])
-            except ValidationError as exc:
-                found = Found()
-                found.take(exc, (key,))
-                add_problems(ValidationError.from_exception_data("spec", found.errors), problems)
-            except PydanticCustomError as exc:
-                found = Found()
-                found.add_problem((key,), exc)
-                add_problems(ValidationError.from_exception_data("spec", found.errors), problems)
 
 
 def spec_grid(spec: EventSpec) -> SessionGrid | None:

@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from pydantic_core import PydanticCustomError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -32,17 +31,14 @@ from eventkit.events.events import find_event, format_for
 from eventkit.mail import outbox
 from eventkit.mail.compose import message_id
 from eventkit.mail.mime import ascii_address
-from eventkit.model.base import UNSET, Found, add_problems
+from eventkit.model.base import add_problems
 from eventkit.model.formats import Format
 from eventkit.model.spec import EventSpec
 from eventkit.model.survey import (
     AUDIENCES,
     Definition,
     Question,
-    audience,
     definition,
-    min_group,
-    survey_changes,
 )
 from eventkit.runtime import Runtime
 
@@ -96,25 +92,6 @@ def definition_for(fmt: Format, extra: Mapping[str, Any]) -> Definition:
         problems = Problems(source=f"{fmt.name}/survey.yaml")
         add_problems(exc, problems)
         raise ValidationFailed(problems.items) from None
-
-
-def check_spec(data: Mapping[str, Any], fmt: Format, problems: Problems) -> None:
-    """The survey keys of an event spec (survey, survey_audience, survey_min_group), checked as the spec
-    is read, so that a mistake is named with its line before anything is stored."""
-    found = Found()
-    for key, check in (
-        ("survey", lambda value: survey_changes(value, list(fmt.survey))),
-        ("survey_audience", audience),
-        ("survey_min_group", min_group),
-    ):
-        try:
-            check(data.get(key, UNSET))
-        except ValidationError as exc:
-            found.take(exc, (key,))
-        except PydanticCustomError as exc:
-            found.add_problem((key,), exc)
-    if found:
-        add_problems(ValidationError.from_exception_data("spec", found.errors), problems)
 
 
 def audience_of(spec: EventSpec) -> str:
