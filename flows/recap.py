@@ -9,10 +9,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
-from prefect.input import RunInput
-from pydantic import BaseModel, Field
+from pydantic import ValidationError
 
 from eventkit import runtime
+from eventkit.model.base import failure
+from eventkit.model.formats import Format
+from eventkit.model.recap import Recap, grid_section, recap_model
 from eventkit.recap import attendance, recap
 from eventkit.sessions import sessions as session_board
 from flows.relay import deliver_kinds, retry_on_deferral
@@ -21,90 +23,23 @@ from flows.relay import deliver_kinds, retry_on_deferral
 INPUT_TIMEOUT_S = 30 * 24 * 3600
 
 
-class AgendaRow(BaseModel):
-    time: str = Field(description="Start, e.g. 12:00")
-    title: str
-    notes: str = Field("", description="What happened (Markdown)")
-
-
-class PhotoRow(BaseModel):
-    file: str = Field(description="A file in the event's folder, e.g. photos/plenum.jpg")
-    caption: str = ""
-    usable: bool = Field(False, description="May be published")
-    people: list[str] = Field(default_factory=list, description="Email addresses of the people recognisable on it")
-
-
-class RecapInput(RunInput):
-    """The outcomes of the meeting; texts are Markdown. Leave a field empty to leave its section out."""
-
-    summary: str = Field("", description="Overview: what the meeting was and who came (Markdown)")
-    agenda: list[AgendaRow] = Field(default_factory=list, description="The programme as held; empty: as planned")
-    outcomes: str = Field("", description="Results (Markdown)")
-    photos: list[PhotoRow] = Field(default_factory=list)
-
-    def to_data(self) -> dict[str, Any]:
-        data = self.model_dump(exclude_defaults=True)
-        return {k: v for k, v in data.items() if v not in ("", [], None)}
-
-
-class FachvernetzungRecapInput(RecapInput):
-    initiatives: list[str] = Field(default_factory=list, description="Initiatives in the introduction round")
-    review: str = Field("", description="Review of the year (Markdown)")
-    plans: str = Field("", description="Plans (Markdown)")
-    decisions: list[str] = Field(default_factory=list, description="Decisions and agreements")
-    next_date: str = Field("", description="The next meeting")
-
-
-class WorkingGroupRow(BaseModel):
-    title: str
-    results: str = Field("", description="Results (Markdown)")
-
-
-class NetzwerktreffenRecapInput(RecapInput):
-    welcome: str = Field("", description="Welcome (Markdown)")
-    presenting: list[str] = Field(default_factory=list, description="Organisations presenting their work")
-    working_groups: list[WorkingGroupRow] = Field(default_factory=list)
-    demands: list[str] = Field(default_factory=list)
-
-
-class SessionRow(BaseModel):
-    round: int = Field(ge=1)
-    table: int = Field(ge=1)
-    title: str
-    host: str = ""
-
-
-class BarcampRecapInput(RecapInput):
-    sessions: list[SessionRow] = Field(
-        default_factory=list,
-        description="The session grid, if not planned on the session board (a published plan is used instead)",
-    )
-    ideas: list[str] = Field(default_factory=list, description="Ideas collected")
-
-
-INPUTS: dict[str, type[RecapInput]] = {
-    "fachvernetzung": FachvernetzungRecapInput,
-    "netzwerktreffen": NetzwerktreffenRecapInput,
-    "barcamp": BarcampRecapInput,
-}
-
-
-def input_model(format_name: str) -> type[RecapInput]:
-    return INPUTS.get(format_name, RecapInput)
+def input_model(fmt: Format) -> type[Recap]:
+    """The form the Prefect UI shows for the recap of an event of `fmt`: the recap input's own model."""
+    return recap_model(fmt)
 
 
 @task(name="take-recap-file", cache_policy=NO_CACHE)
-def take_file(slug: str, path: str) -> recap.Recap:
+def take_file(slug: str, path: str) -> Recap:
     return recap.take_input(runtime.get(), slug, Path(path))
 
 
 @task(name="take-recap-form", cache_policy=NO_CACHE)
-def take_form(slug: str, data: dict[str, Any]) -> recap.Recap:
+def take_form(slug: str, data: dict[str, Any]) -> Recap:
     return recap.take_data(runtime.get(), slug, data, source="Prefect UI")
 
 
 @task(name="render-recap", cache_policy=NO_CACHE)
-def render_recap(slug: str, given: recap.Recap) -> recap.RecapResult:
+def render_recap(slug: str, given: Recap) -> recap.RecapResult:
     return recap.render_recap(runtime.get(), slug, given)
 
 
@@ -185,15 +120,19 @@ def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[floa
         if stored is None:
             model = input_model(recap.event_format(rt, slug))
             logger.info("no recap input for %s yet: waiting for the organiser's form in the Prefect UI", slug)
-            form = suspend_flow_run(wait_for_input=model, timeout=INPUT_TIMEOUT_S, key="recap-input")
+            try:
+                form = suspend_flow_run(wait_for_input=model, timeout=INPUT_TIMEOUT_S, key="recap-input")
+            except ValidationError as exc:
+                raise failure(exc, "Prefect UI") from None
             given = take_form(slug, form.to_data())
         else:
             given = stored
-    if given.sessions and session_board.recap_sessions(rt, slug):
+    grid = grid_section(recap.event_format(rt, slug))
+    if grid is not None and given.section(grid) and session_board.recap_sessions(rt, slug):
         logger.warning(
             "the %s sessions of the recap input for %s are not used: the recap shows the plan published on the "
             "session board, with the hosts' notes",
-            len(given.sessions),
+            len(given.section(grid)),
             slug,
         )
     made = render_recap(slug, given)

@@ -7,7 +7,6 @@ import email.policy
 import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,8 @@ from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import Checkin, OutboxMessage, Person, Registration
 from eventkit.documents.pdf import SafeFetcher
 from eventkit.events.events import find_event, save_event
+from eventkit.model.formats import discover
+from eventkit.model.recap import Recap, Session, recap_model
 from eventkit.model.spec import EventSpec, load_spec, parse_spec
 from eventkit.recap import recap
 from tests.conftest import EXAMPLES, TEMPLATES
@@ -88,9 +89,12 @@ def recap_text(rt: runtime.Runtime, slug: str, tmp_path: Path) -> str:
     return pdf_text(result.path.read_bytes(), tmp_path)
 
 
+FORMATS = discover(TEMPLATES)
+
+
 def problems(text: str, fmt: str = "barcamp", language: str = "en") -> str:
     with pytest.raises(ValidationFailed) as info:
-        recap.parse_recap(text, fmt, source="recap.yaml", slug="barcamp-2027-hannover")
+        recap.parse_recap(text, FORMATS[fmt], source="recap.yaml", slug="barcamp-2027-hannover")
     return info.value.render(language)
 
 
@@ -100,14 +104,14 @@ def problems(text: str, fmt: str = "barcamp", language: str = "en") -> str:
 @pytest.mark.parametrize("fmt", sorted(EXAMPLE))
 def test_examples_are_valid(fmt: str) -> None:
     path = EXAMPLES / "recaps" / f"{EXAMPLE[fmt]}.yaml"
-    data = recap.load_recap(path, fmt)
+    data = recap.load_recap(path, FORMATS[fmt])
     assert data.summary and data.outcomes
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_every_example_event_has_its_recap_input(example: str) -> None:
     spec = load_spec(EXAMPLES / example, TEMPLATES)
-    data = recap.load_recap(EXAMPLES / "recaps" / example, spec.format, slug=spec.slug)
+    data = recap.load_recap(EXAMPLES / "recaps" / example, FORMATS[spec.format], slug=spec.slug)
     assert data.summary and data.outcomes
 
 
@@ -223,9 +227,8 @@ def test_a_barcamp_recap_shows_the_sessions_planned_on_the_board(rt: runtime.Run
     assert "Tisch Runde 1" in text and "Partnerschaften verjüngen" in text and "Fördertöpfe für Begegnungen" in text
     assert "Gastgeber*in: Renate Müller" in text and "Ein Jugendteam mit eigenem Budget." in text
     # an input that names sessions of its own does not replace what the board planned
-    own = replace(
-        recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", "barcamp"),
-        sessions=(recap.Session(1, 1, "Mitgliedergewinnung", "Gisela Brandt", "Andere Notizen"),),
+    own = recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", FORMATS["barcamp"]).changed(
+        sessions=(Session(round=1, table=1, title="Mitgliedergewinnung", host="Gisela Brandt", notes="Andere Notizen"),)
     )
     recap.store_recap(rt, slug, own)
     text = recap_text(rt, slug, tmp_path)
@@ -237,10 +240,16 @@ def test_a_barcamp_without_the_board_has_the_grid_of_its_recap_input(rt: runtime
     slug = add_event(rt, "barcamp")
     add_people(rt, slug)
     grid = (
-        recap.Session(1, 1, "Mitgliedergewinnung", "Gisela Brandt"),
-        recap.Session(2, 3, "Fördermöglichkeiten", "Transformationsstelle der VDFG", "Links auf der Website."),
+        Session(round=1, table=1, title="Mitgliedergewinnung", host="Gisela Brandt"),
+        Session(
+            round=2,
+            table=3,
+            title="Fördermöglichkeiten",
+            host="Transformationsstelle der VDFG",
+            notes="Links auf der Website.",
+        ),
     )
-    recap.store_recap(rt, slug, recap.Recap(summary="Kurz.", sessions=grid))
+    recap.store_recap(rt, slug, recap_model(FORMATS["barcamp"])(summary="Kurz.", sessions=grid))
     text = recap_text(rt, slug, tmp_path)
     assert "Tisch Runde 1 Runde 2" in text
     assert "Mitgliedergewinnung" in text and "Gastgeber*in: Gisela Brandt" in text
@@ -282,8 +291,8 @@ def test_the_two_day_meeting_gets_a_recap_with_its_days(rt: runtime.Runtime, tmp
 def test_recap_in_english_on_request(rt: runtime.Runtime, tmp_path: Path) -> None:
     slug = add_event(rt, "barcamp")
     add_people(rt, slug)
-    given = recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", "barcamp")
-    recap.store_recap(rt, slug, replace(given, sessions=(recap.Session(1, 1, "Mitgliedergewinnung"),)))
+    given = recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", FORMATS["barcamp"])
+    recap.store_recap(rt, slug, given.changed(sessions=(Session(round=1, table=1, title="Mitgliedergewinnung"),)))
     result = recap.render_recap(rt, slug, language="en")
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert "Session grid" in text and "Participation in figures" in text and "Page 2 of" in text
@@ -297,7 +306,7 @@ def test_names_in_any_script_come_out_intact(rt: runtime.Runtime, tmp_path: Path
         ("Zoë Çelik", "z@example.org", "Verein für Ünterschiede e.V.", True, True, True),
     ]
     add_people(rt, slug, people)
-    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    recap.store_recap(rt, slug, Recap(summary="Kurz."))
     text = recap_text(rt, slug, tmp_path)
     assert "جمعية الجسر" in text and "Союз «Мост»" in text and "Verein für Ünterschiede e.V." in text
 
@@ -369,10 +378,14 @@ def test_a_long_recap_gets_a_table_of_contents(rt: runtime.Runtime, tmp_path: Pa
     slug = add_event(rt, "barcamp")
     add_people(rt, slug)
     paragraph = "Die Teilnehmenden haben ausführlich diskutiert und viele Ideen gesammelt. " * 12
-    long = recap.Recap(
+    long = recap_model(FORMATS["barcamp"])(
         summary="\n\n".join([paragraph] * 8),
         outcomes="\n\n".join([paragraph] * 8),
-        sessions=tuple(recap.Session(r, t, f"Session {r}.{t}", "Gastgeber*in") for r in (1, 2, 3) for t in range(1, 9)),
+        sessions=tuple(
+            Session(round=r, table=t, title=f"Session {r}.{t}", host="Gastgeber*in")
+            for r in (1, 2, 3)
+            for t in range(1, 9)
+        ),
         ideas=tuple(f"Idee Nummer {n}" for n in range(60)),
     )
     recap.store_recap(rt, slug, long)
@@ -380,14 +393,14 @@ def test_a_long_recap_gets_a_table_of_contents(rt: runtime.Runtime, tmp_path: Pa
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert result.toc and result.pages > recap.TOC_MIN_PAGES
     assert "Inhalt" in text and re.search(r"Sessionplan ?\.{5,} ?\d", text)
-    short = recap.render_recap(rt, slug, recap.Recap(summary="Kurz."))
+    short = recap.render_recap(rt, slug, Recap(summary="Kurz."))
     assert not short.toc
 
 
 def test_without_check_ins_the_figures_say_so(rt: runtime.Runtime, tmp_path: Path) -> None:
     slug = add_event(rt, "barcamp")
     add_people(rt, slug, [(n, e, o, True, True, False) for n, e, o, *_ in PEOPLE])
-    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    recap.store_recap(rt, slug, Recap(summary="Kurz."))
     result = recap.render_recap(rt, slug)
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert not result.figures.checked_in and "Die Teilnahme wurde nicht erfasst" in text
@@ -438,7 +451,7 @@ def test_a_multi_day_recap_gives_attendance_per_day(rt: runtime.Runtime, tmp_pat
         ("olena@example.org", sunday),
     ):
         assert checkins.check_in(rt, slug, ids[address], True, now=at)
-    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    recap.store_recap(rt, slug, Recap(summary="Kurz."))
     result = recap.render_recap(rt, slug)
     assert result.figures.attended == 4
     assert [(d.isoformat(), n) for d, n in result.figures.per_day] == [("2027-11-20", 2), ("2027-11-21", 3)]
@@ -450,7 +463,7 @@ def test_a_multi_day_recap_gives_attendance_per_day(rt: runtime.Runtime, tmp_pat
 def test_a_single_day_recap_has_no_figures_per_day(rt: runtime.Runtime, tmp_path: Path) -> None:
     slug = add_event(rt, "fachvernetzung")
     add_people(rt, slug)
-    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
+    recap.store_recap(rt, slug, Recap(summary="Kurz."))
     result = recap.render_recap(rt, slug)
     assert result.figures.attended == 3 and result.figures.per_day == []
     assert "Teilnahme pro Tag" not in pdf_text(result.path.read_bytes(), tmp_path)

@@ -19,6 +19,7 @@ from eventkit.db.store import Event, Invitation, OutboxMessage, Person, SessionP
 from eventkit.events.events import save_event
 from eventkit.invitations.invitations import import_invitees
 from eventkit.model import planner
+from eventkit.model.formats import discover
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import EventSpec, parse_spec
@@ -438,7 +439,8 @@ def test_host_notes_reach_the_recap(rt: Runtime, camp: tuple[EventSpec, list[Som
     assert {(e["round"], e["table"]) for e in entries} <= {(1, 1), (1, 2), (2, 1), (2, 2)}
 
     # a recap input without sessions takes the published grid and the notes
-    given = recap.validate({"summary": "Ein guter Abend."}, "barcamp", slug=spec.slug)
+    barcamp = discover(TEMPLATES)["barcamp"]
+    given = recap.validate({"summary": "Ein guter Abend."}, barcamp, slug=spec.slug)
     html, *_ = recap.recap_html(rt, spec.slug, given, language="de")
     assert "Elternarbeit" in html and "Elterncafé" in html
     assert "&lt;b&gt;monatlich&lt;/b&gt;" in html and "<b>monatlich" not in html  # Markdown without raw HTML
@@ -446,7 +448,7 @@ def test_host_notes_reach_the_recap(rt: Runtime, camp: tuple[EventSpec, list[Som
     # held, as the published plan and the hosts' notes say; an input's grid is for events without the board
     own = recap.validate(
         {"sessions": [{"round": 1, "table": 1, "title": "Eigene Runde", "notes": "Andere Notizen"}]},
-        "barcamp",
+        barcamp,
         slug=spec.slug,
     )
     html, *_ = recap.recap_html(rt, spec.slug, own, language="de")

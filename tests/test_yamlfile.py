@@ -8,6 +8,7 @@ import pytest
 
 from eventkit.core.validation import ValidationFailed
 from eventkit.core.yamlfile import line_map, parse_yaml, read_yaml
+from eventkit.model.formats import discover
 from eventkit.model.minutes import parse_minutes
 from eventkit.model.series import parse_series
 from eventkit.model.spec import parse_spec
@@ -27,7 +28,7 @@ def test_no_yaml_names_the_line_in_every_organiser_file() -> None:
         lambda: parse_spec(text, TEMPLATES, source="f.yaml"),
         lambda: parse_series(text, TEMPLATES, source="f.yaml"),
         lambda: parse_minutes(text, source="f.yaml"),
-        lambda: parse_recap(text, "barcamp", source="f.yaml"),
+        lambda: parse_recap(text, discover(TEMPLATES)["barcamp"], source="f.yaml"),
     ):
         with pytest.raises(ValidationFailed) as info:
             parse()

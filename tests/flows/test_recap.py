@@ -6,12 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.input.run_input import run_input_subclass_from_type
+from pydantic import ValidationError
 
 from eventkit import runtime
 from eventkit.devtools.mailsink import MailSink
+from eventkit.model.base import failure
+from eventkit.model.formats import discover
 from eventkit.recap import recap
-from flows.recap import FachvernetzungRecapInput, attendance_list, input_model, recap_flow
-from tests.conftest import EXAMPLES, make_settings
+from flows.recap import attendance_list, input_model, recap_flow
+from tests.conftest import EXAMPLES, TEMPLATES, make_settings
 from tests.flows.test_delivery import flow_run_name, parsed
 from tests.test_pdf import pdf_text
 from tests.test_recap import add_event, add_people
@@ -77,7 +81,8 @@ def test_blank_attendance_list_flow(rt: runtime.Runtime) -> None:
 
 def test_the_form_of_each_format_becomes_a_valid_recap(rt: runtime.Runtime) -> None:
     slug = add_event(rt, "fachvernetzung")
-    form = FachvernetzungRecapInput(
+    formats = discover(TEMPLATES)
+    form = input_model(formats["fachvernetzung"])(
         summary="Ein **gutes** Treffen.",
         initiatives=["Omas gegen Rechts Gifhorn", "CSD Gifhorn e.V."],
         decisions=["Ein Demokratiekonzept wird aufgesetzt."],
@@ -86,5 +91,15 @@ def test_the_form_of_each_format_becomes_a_valid_recap(rt: runtime.Runtime) -> N
     kept = recap.take_data(rt, slug, form.to_data())
     assert [o.name for o in kept.initiatives] == ["Omas gegen Rechts Gifhorn", "CSD Gifhorn e.V."]
     assert recap.stored_recap(rt, slug) == kept
-    assert input_model("barcamp").model_json_schema()["properties"]["sessions"]
-    assert "sessions" not in input_model("fachvernetzung").model_json_schema()["properties"]
+    assert input_model(formats["barcamp"]).model_json_schema()["properties"]["sessions"]
+    assert "sessions" not in input_model(formats["fachvernetzung"]).model_json_schema()["properties"]
+
+
+def test_a_bad_form_is_named_by_its_fields() -> None:
+    form = run_input_subclass_from_type(input_model(discover(TEMPLATES)["barcamp"]))
+    with pytest.raises(ValidationError) as info:
+        form(sessions=[{"round": 0, "table": 1, "title": "Runde"}], review="Rückblick")
+    assert failure(info.value, "Prefect UI").render("en").splitlines() == [
+        "Prefect UI: review: is not part of a recap of the format barcamp",
+        "Prefect UI: sessions[0].round: must be a whole number of at least 1",
+    ]

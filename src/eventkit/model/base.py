@@ -2,7 +2,7 @@
 
 Every model of something an organiser writes (event spec, recap input, survey, series, minutes, session
 grid) is a `Form`: pydantic runs its field checks and collects what they find; a check raises `problem()`
-with a gettext msgid and its parameters, or several at once through `Found`; `validate()` turns pydantic's
+with a gettext msgid and its parameters, or several at once through `Found`; `validated()` turns pydantic's
 errors into Problems, which name the file, the line and the field and are translated when shown.
 
 A field is declared as `name: Annotated[T, Check(function, T)] = given()`: the check sees `UNSET` for a key
@@ -69,7 +69,12 @@ class _Params:
 
 def problem(message: str, **params: Any) -> PydanticCustomError:
     """One problem to raise from a check: a gettext msgid with %(name)s parameters."""
-    return PydanticCustomError(KIND, message, {_MSGID: message, _PARAMS: _Params(params)})
+    try:  # pydantic's own text of it (in tracebacks): the English message
+        text = message % params if params else message
+        text.encode("utf-8")
+    except (KeyError, TypeError, ValueError):
+        text = message
+    return PydanticCustomError(KIND, text, {_MSGID: message, _PARAMS: _Params(params)})
 
 
 def _message(error: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -163,7 +168,14 @@ def report(problems: Problems, loc: Iterable[Any], error: PydanticCustomError | 
     add_problems(ValidationError.from_exception_data(KIND, found.errors), problems)
 
 
-def validate(model: type[M], data: Any, problems: Problems, **context: Any) -> M:
+def failure(exc: ValidationError, source: str | None = None) -> ValidationFailed:
+    """pydantic's errors of an organiser model (checked outside eventkit, e.g. by Prefect) as ValidationFailed."""
+    problems = Problems(source)
+    add_problems(exc, problems)
+    return ValidationFailed(problems.items)
+
+
+def validated(model: type[M], data: Any, problems: Problems, **context: Any) -> M:
     """`data` checked by `model`; ValidationFailed with every problem, after those `problems` holds already."""
     try:
         value = model.model_validate(data, context=context)

@@ -16,6 +16,9 @@ from eventkit.core.validation import N_, Problems
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 FIELD_TYPES = ("text", "textarea", "email", "choice", "multichoice", "checkbox")
+# what a section of a format's recap holds: Markdown, a list of texts, organisations (name, town, note),
+# working groups (title, results), the session grid (round, table, title, host, notes), a date or a text
+RECAP_KINDS = ("text", "list", "organisations", "groups", "sessions", "date")
 
 
 def parse_duration(value: object) -> timedelta | None:
@@ -61,6 +64,16 @@ class AgendaSkeletonItem:
 
 
 @dataclass(frozen=True)
+class RecapSection:
+    """A section of the recap that only this format has: the key of the recap input, what it holds, and
+    the hint the Prefect UI's recap form shows."""
+
+    name: str
+    kind: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Format:
     name: str
     path: Path
@@ -73,6 +86,7 @@ class Format:
     registration_fields: tuple[Field, ...]
     spec_fields: dict[str, str]
     survey: tuple[dict[str, Any], ...]
+    recap: tuple[RecapSection, ...] = ()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
@@ -162,6 +176,7 @@ def _parse_format(name: str, path: Path, data: dict[str, Any]) -> Format:
         )
     spec_fields = {str(k): str(v) for k, v in (data.get("spec_fields") or {}).items()}
     survey = tuple(q for q in (data.get("survey") or []) if isinstance(q, dict))
+    recap = _recap_sections(data.get("recap"), problems)
     problems.raise_if_any()
     return Format(
         name=name,
@@ -175,8 +190,27 @@ def _parse_format(name: str, path: Path, data: dict[str, Any]) -> Format:
         registration_fields=tuple(fields),
         spec_fields=spec_fields,
         survey=survey,
+        recap=recap,
         raw=data,
     )
+
+
+def _recap_sections(raw: object, problems: Problems) -> tuple[RecapSection, ...]:
+    """`recap:` of a format.yaml: each section's key with its kind, or with {kind, description}."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        problems.add("recap", N_("must be a mapping"))
+        return ()
+    sections = []
+    for name, value in raw.items():
+        entry = value if isinstance(value, dict) else {"kind": value}
+        kind, description = entry.get("kind"), entry.get("description") or ""
+        if kind not in RECAP_KINDS or not isinstance(description, str):
+            problems.add(("recap", str(name), "kind"), N_("must be one of %(choices)s"), choices=", ".join(RECAP_KINDS))
+            continue
+        sections.append(RecapSection(str(name), str(kind), description))
+    return tuple(sections)
 
 
 def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:

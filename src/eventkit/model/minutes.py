@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from eventkit.core.errors import N_
 from eventkit.core.validation import clean_line, has_control
 from eventkit.core.yamlfile import YamlText, parse_yaml, read_yaml
-from eventkit.model.base import UNSET, Check, Form, Found, each, each_value, given, problem, raw, validate
+from eventkit.model.base import UNSET, Check, Form, Found, each, each_value, given, problem, raw, validated
 
 MAX_TEXT = 2000
 MAX_LINE = 300
@@ -124,7 +124,7 @@ class Minutes(Form):
 
 
 def minutes_of(doc: YamlText) -> Minutes:
-    return validate(Minutes, doc.data or {}, doc.problems())
+    return validated(Minutes, doc.data or {}, doc.problems())
 
 
 def parse_minutes(text: str, *, source: str = "<minutes>") -> Minutes:

@@ -33,7 +33,7 @@ from eventkit.model.base import (
     problem,
     raw,
     suggest,
-    validate,
+    validated,
 )
 from eventkit.model.formats import Format, discover
 from eventkit.model.grid import SessionGrid
@@ -429,7 +429,7 @@ class EventSpecModel(Form):
 
 def spec_of(data: Any, formats: Mapping[str, Format], problems: Problems) -> EventSpec:
     """`data` checked as an event spec; ValidationFailed names every problem (after those `problems` holds)."""
-    model = validate(EventSpecModel, data, problems, formats=formats)
+    model = validated(EventSpecModel, data, problems, formats=formats)
     return model.to_spec(formats[model.format])
 
 

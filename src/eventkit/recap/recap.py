@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +18,7 @@ from sqlalchemy import select
 from eventkit.core.i18n import LANGUAGES
 from eventkit.core.settings import Settings
 from eventkit.core.tokens import signed_token, token_subject, verify_signed
-from eventkit.core.validation import N_, Problems, ValidationFailed, has_control, read_text_file
+from eventkit.core.validation import N_, Problems, read_text_file
 from eventkit.core.yamlfile import parse_yaml
 from eventkit.db.store import Event, OutboxMessage, Person, Registration
 from eventkit.documents.pdf import SafeFetcher, print_environment, render_document, write_atomic
@@ -29,8 +27,10 @@ from eventkit.events.events import EventNotFound, event_view, find_event, format
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, message_id
 from eventkit.mail.mime import Attachment, Message, ascii_address
+from eventkit.model.base import validated
+from eventkit.model.formats import Format
+from eventkit.model.recap import AgendaEntry, Photo, Recap, Session, grid_section, recap_model
 from eventkit.model.spec import EventSpec
-from eventkit.model.values import parse_clock
 from eventkit.runtime import Runtime
 
 RECAP_FILE = "recap.yaml"
@@ -47,14 +47,6 @@ MAX_PHOTO_BYTES = 30 * 1024 * 1024
 # photos are scaled to this many pixels on their long side: sharp in print, a PDF small enough to send
 PHOTO_MAX_PX = 1600
 
-COMMON_KEYS = ("event", "summary", "agenda", "outcomes", "photos", "logos")
-FORMAT_KEYS: dict[str, tuple[str, ...]] = {
-    "fachvernetzung": ("initiatives", "review", "plans", "decisions", "next_date"),
-    "netzwerktreffen": ("welcome", "presenting", "working_groups", "demands"),
-    "barcamp": ("sessions", "ideas"),
-}
-ALL_FORMAT_KEYS = tuple(k for keys in FORMAT_KEYS.values() for k in keys)
-
 
 def event_dir(settings: Settings, slug: str) -> Path:
     """The event's own data folder: its recap input, photos, logos and PDFs (the only files a PDF may read)."""
@@ -65,311 +57,25 @@ def recap_path(settings: Settings, slug: str) -> Path:
     return event_dir(settings, slug) / f"recap-{slug}.pdf"
 
 
-@dataclass(frozen=True)
-class AgendaEntry:
-    time: str  # "12:00"
-    title: str
-    day: int = 1
-    notes: str = ""
-
-
-@dataclass(frozen=True)
-class Organisation:
-    name: str
-    town: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class WorkingGroup:
-    title: str
-    results: str = ""
-
-
-@dataclass(frozen=True)
-class Session:
-    round: int
-    table: int
-    title: str
-    host: str = ""
-    notes: str = ""
-
-
-@dataclass(frozen=True)
-class Photo:
-    file: str  # relative to the folder of the recap input
-    caption: str = ""
-    usable: bool = False  # the organiser's mark: this photo may be published
-    people: tuple[str, ...] = ()  # email addresses of the recognisable people
-
-
-@dataclass(frozen=True)
-class Recap:
-    """What the organiser says about the event; the figures and the consent come from the store."""
-
-    summary: str = ""
-    agenda: tuple[AgendaEntry, ...] = ()
-    outcomes: str = ""
-    photos: tuple[Photo, ...] = ()
-    logos: tuple[str, ...] = ()
-    initiatives: tuple[Organisation, ...] = ()
-    review: str = ""
-    plans: str = ""
-    decisions: tuple[str, ...] = ()
-    next_date: str = ""
-    welcome: str = ""
-    presenting: tuple[Organisation, ...] = ()
-    working_groups: tuple[WorkingGroup, ...] = ()
-    demands: tuple[str, ...] = ()
-    sessions: tuple[Session, ...] = ()
-    ideas: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_data(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("extra")
-        return {k: v for k, v in data.items() if v not in ("", (), [], None)}
-
-
-# ---------------------------------------------------------------------------------------------- validation
-
-
-class _Checker:
-    def __init__(self, problems: Problems):
-        self.p = problems
-
-    def text(self, value: Any, path: tuple[Any, ...], *, required: bool = False, one_line: bool = False) -> str:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.p.add(path, N_("is required"))
-            return ""
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            self.p.add(path, N_("must be a text"))
-            return ""
-        limit = MAX_LINE if one_line else MAX_TEXT
-        if one_line and has_control(value.replace("\n", " ")):
-            self.p.add(path, N_("must be a single line without control characters"))
-            return ""
-        if has_control(value.replace("\n", " ").replace("\t", " ")):
-            self.p.add(path, N_("contains control characters"))
-            return ""
-        if len(value) > limit:
-            self.p.add(path, N_("is too long (%(length)s characters, at most %(max)s)"), length=len(value), max=limit)
-            return ""
-        return " ".join(value.split()) if one_line else value.strip()
-
-    def items(self, value: Any, path: tuple[Any, ...]) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.p.add(path, N_("must be a list"))
-            return []
-        if len(value) > MAX_ITEMS:
-            self.p.add(path, N_("has too many entries (%(length)s, at most %(max)s)"), length=len(value), max=MAX_ITEMS)
-            return []
-        return value
-
-    def mapping(self, value: Any, path: tuple[Any, ...], keys: tuple[str, ...], first: str) -> dict[str, Any] | None:
-        """A list entry: a mapping with these keys, or a plain text for the `first` key."""
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return {first: value}
-        if not isinstance(value, dict):
-            self.p.add(path, N_("must be a text or a mapping with %(keys)s"), keys=", ".join(keys))
-            return None
-        for key in value:
-            if key not in keys:
-                self.p.add((*path, str(key)), N_("unknown key (known: %(keys)s)"), keys=", ".join(keys))
-        return value
-
-    def lines(self, value: Any, path: tuple[Any, ...]) -> tuple[str, ...]:
-        out = []
-        for i, item in enumerate(self.items(value, path)):
-            text = self.text(item, (*path, i), required=True, one_line=False)
-            if text:
-                out.append(text)
-        return tuple(out)
-
-    def organisations(self, value: Any, path: tuple[Any, ...]) -> tuple[Organisation, ...]:
-        out = []
-        for i, item in enumerate(self.items(value, path)):
-            data = self.mapping(item, (*path, i), ("name", "town", "note"), "name")
-            if data is None:
-                continue
-            name = self.text(data.get("name"), (*path, i, "name"), required=True, one_line=True)
-            town = self.text(data.get("town"), (*path, i, "town"), one_line=True)
-            note = self.text(data.get("note"), (*path, i, "note"))
-            if name:
-                out.append(Organisation(name, town, note))
-        return tuple(out)
-
-    def whole(self, value: Any, path: tuple[Any, ...], minimum: int = 1) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.p.add(path, N_("must be a whole number of at least %(min)s"), min=minimum)
-            return None
-        return value
+# ---------------------------------------------------------------------------------------------- the input
 
 
 def validate(
     data: Any,
-    format_name: str,
+    fmt: Format,
     *,
     source: str = "<recap>",
     lines: Mapping[tuple[Any, ...], int] | None = None,
     slug: str | None = None,
 ) -> Recap:
-    """The recap input (parsed YAML or the UI form's data) checked for the format; ValidationFailed names
+    """The recap input (parsed YAML or a form's data) checked for the format; ValidationFailed names
     every field that is wrong and why. Photo files are checked by load_recap/store_recap."""
-    problems = Problems(source, lines or {})
-    if not isinstance(data, dict):
-        problems.add(None, N_("the recap must be a mapping of keys such as summary, agenda and outcomes"))
-        raise ValidationFailed(problems.items)
-    allowed = set(COMMON_KEYS) | set(FORMAT_KEYS.get(format_name, ALL_FORMAT_KEYS))
-    for key in data:
-        if key in allowed:
-            continue
-        close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-        if str(key) in ALL_FORMAT_KEYS:
-            problems.add(str(key), N_("is not part of a recap of the format %(format)s"), format=format_name)
-        elif close:
-            problems.add(str(key), N_("unknown key; did you mean %(suggestion)r?"), suggestion=close[0])
-        else:
-            problems.add(str(key), N_("unknown key for the format %(format)s"), format=format_name)
-    check = _Checker(problems)
-    if data.get("event") is not None and slug is not None and data.get("event") != slug:
-        problems.add("event", N_("this recap is for %(value)r, not for %(slug)r"), value=data.get("event"), slug=slug)
-
-    agenda = []
-    for i, item in enumerate(check.items(data.get("agenda"), ("agenda",))):
-        path = ("agenda", i)
-        entry = check.mapping(item, path, ("time", "title", "day", "notes"), "title")
-        if entry is None:
-            continue
-        title = check.text(entry.get("title"), (*path, "title"), required=True, one_line=True)
-        clock = parse_clock(entry.get("time"))
-        if clock is None:
-            problems.add(
-                (*path, "time"), N_('%(value)r is not a time of day (expected e.g. "12:00")'), value=entry.get("time")
-            )
-        day = check.whole(entry.get("day", 1), (*path, "day"))
-        notes = check.text(entry.get("notes"), (*path, "notes"))
-        if title and clock and day:
-            agenda.append(AgendaEntry(clock.strftime("%H:%M"), title, day, notes))
-
-    photos = []
-    for i, item in enumerate(check.items(data.get("photos"), ("photos",))):
-        path = ("photos", i)
-        entry = check.mapping(item, path, ("file", "caption", "usable", "people"), "file")
-        if entry is None:
-            continue
-        file = _relative_file(entry.get("file"), (*path, "file"), problems)
-        caption = check.text(entry.get("caption"), (*path, "caption"), one_line=True)
-        usable = entry.get("usable", False)
-        if not isinstance(usable, bool):
-            problems.add((*path, "usable"), N_("must be true or false"))
-            usable = False
-        people = []
-        for j, person in enumerate(check.items(entry.get("people"), (*path, "people"))):
-            email = check.text(person, (*path, "people", j), required=True, one_line=True)
-            if email and "@" not in email:
-                problems.add((*path, "people", j), N_("must be the email address of a registered person"))
-            elif email:
-                people.append(email.lower())
-        if file:
-            photos.append(Photo(file, caption, usable, tuple(people)))
-
-    logos = []
-    for i, item in enumerate(check.items(data.get("logos"), ("logos",))):
-        file = _relative_file(item, ("logos", i), problems)
-        if file:
-            logos.append(file)
-
-    working_groups = []
-    for i, item in enumerate(check.items(data.get("working_groups"), ("working_groups",))):
-        path = ("working_groups", i)
-        entry = check.mapping(item, path, ("title", "results"), "title")
-        if entry is None:
-            continue
-        title = check.text(entry.get("title"), (*path, "title"), required=True, one_line=True)
-        if title:
-            working_groups.append(WorkingGroup(title, check.text(entry.get("results"), (*path, "results"))))
-
-    sessions = []
-    seen: dict[tuple[int, int], int] = {}
-    for i, item in enumerate(check.items(data.get("sessions"), ("sessions",))):
-        path = ("sessions", i)
-        entry = check.mapping(item, path, ("round", "table", "title", "host", "notes"), "title")
-        if entry is None:
-            continue
-        rnd = check.whole(entry.get("round"), (*path, "round"))
-        table = check.whole(entry.get("table"), (*path, "table"))
-        title = check.text(entry.get("title"), (*path, "title"), required=True, one_line=True)
-        host = check.text(entry.get("host"), (*path, "host"), one_line=True)
-        notes = check.text(entry.get("notes"), (*path, "notes"))
-        if rnd and table and title:
-            if (rnd, table) in seen:
-                problems.add(
-                    path,
-                    N_("round %(round)s, table %(table)s is taken by sessions[%(other)s] already"),
-                    round=rnd,
-                    table=table,
-                    other=seen[(rnd, table)],
-                )
-                continue
-            seen[(rnd, table)] = i
-            sessions.append(Session(rnd, table, title, host, notes))
-
-    next_date = data.get("next_date")
-    if isinstance(next_date, datetime):
-        next_date = next_date.strftime("%Y-%m-%d %H:%M")
-    elif next_date is not None and not isinstance(next_date, str) and hasattr(next_date, "isoformat"):
-        next_date = next_date.isoformat()
-
-    recap = Recap(
-        summary=check.text(data.get("summary"), ("summary",)),
-        agenda=tuple(agenda),
-        outcomes=check.text(data.get("outcomes"), ("outcomes",)),
-        photos=tuple(photos),
-        logos=tuple(logos),
-        initiatives=check.organisations(data.get("initiatives"), ("initiatives",)),
-        review=check.text(data.get("review"), ("review",)),
-        plans=check.text(data.get("plans"), ("plans",)),
-        decisions=check.lines(data.get("decisions"), ("decisions",)),
-        next_date=check.text(next_date, ("next_date",)),
-        welcome=check.text(data.get("welcome"), ("welcome",)),
-        presenting=check.organisations(data.get("presenting"), ("presenting",)),
-        working_groups=tuple(working_groups),
-        demands=check.lines(data.get("demands"), ("demands",)),
-        sessions=tuple(sessions),
-        ideas=check.lines(data.get("ideas"), ("ideas",)),
-    )
-    problems.raise_if_any()
-    return recap
+    return validated(recap_model(fmt), data, Problems(source, lines or {}), slug=slug)
 
 
-_SAFE_PART = re.compile(r"^[\w][\w.\- ]*$")
-
-
-def _relative_file(value: Any, path: tuple[Any, ...], problems: Problems) -> str:
-    """A file named relative to the recap's folder: no absolute path, no URL, no way out of the folder."""
-    if not isinstance(value, str) or not value.strip():
-        problems.add(path, N_("must name a file next to the recap, e.g. photos/plenum.jpg"))
-        return ""
-    parts = value.strip().replace("\\", "/").split("/")
-    if value.startswith("/") or ":" in value or any(not _SAFE_PART.match(p) or p in (".", "..") for p in parts):
-        problems.add(
-            path,
-            N_("%(value)r is not a file name inside the recap's folder (e.g. photos/plenum.jpg)"),
-            value=value[:200],
-        )
-        return ""
-    return "/".join(parts)
-
-
-def parse_recap(text: str, format_name: str, *, source: str = "<recap>", slug: str | None = None) -> Recap:
+def parse_recap(text: str, fmt: Format, *, source: str = "<recap>", slug: str | None = None) -> Recap:
     doc = parse_yaml(text, source)
-    return validate(doc.data, format_name, source=source, lines=doc.lines, slug=slug)
+    return validate(doc.data, fmt, source=source, lines=doc.lines, slug=slug)
 
 
 def _check_files(recap: Recap, base: Path, source: str) -> None:
@@ -401,18 +107,20 @@ def _check_image(base: Path, name: str, path: tuple[Any, ...], problems: Problem
         problems.add(path, N_("%(value)s is not an image eventkit can read (JPEG, PNG, WebP or GIF)"), value=name)
 
 
-def load_recap(path: Path, format_name: str, *, slug: str | None = None) -> Recap:
+def load_recap(path: Path, fmt: Format, *, slug: str | None = None) -> Recap:
     """Read and check a recap file and the photos and logos it names (relative to its folder)."""
     source = str(path)
     text = read_text_file(path)
-    recap = parse_recap(text, format_name, source=source, slug=slug)
+    recap = parse_recap(text, fmt, source=source, slug=slug)
     _check_files(recap, path.parent, source)
     return recap
 
 
-def event_format(rt: Runtime, slug: str) -> str:
+def event_format(rt: Runtime, slug: str) -> Format:
+    """The format of the event, whose format.yaml gives the recap's own sections."""
     with rt.store.session() as session:
-        return find_event(session, slug).format
+        name = find_event(session, slug).format
+    return format_for(rt.settings, name)
 
 
 def store_recap(rt: Runtime, slug: str, recap: Recap, source_dir: Path | None = None) -> Path:
@@ -430,7 +138,7 @@ def store_recap(rt: Runtime, slug: str, recap: Recap, source_dir: Path | None = 
         for i, photo in enumerate(recap.photos):
             name = f"photos/{i + 1:02d}-{Path(photo.file).stem[:60]}.jpg"
             _scaled_copy(base / photo.file, staging / name)
-            photos.append(Photo(name, photo.caption, photo.usable, photo.people))
+            photos.append(Photo(file=name, caption=photo.caption, usable=photo.usable, people=photo.people))
         for i, logo in enumerate(recap.logos):
             name = f"logos/{i + 1:02d}-{Path(logo).name[-60:]}"
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
@@ -448,14 +156,10 @@ def store_recap(rt: Runtime, slug: str, recap: Recap, source_dir: Path | None = 
                 shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    kept = Recap(**{**_fields(recap), "photos": tuple(photos), "logos": tuple(logos)})
+    kept = recap.changed(photos=tuple(photos), logos=tuple(logos))
     data = {"event": slug, **_plain(kept.to_data())}
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
     return write_atomic(folder / RECAP_FILE, text.encode("utf-8"))
-
-
-def _fields(recap: Recap) -> dict[str, Any]:
-    return {k: getattr(recap, k) for k in recap.__dataclass_fields__}
 
 
 def _plain(value: Any) -> Any:
@@ -648,10 +352,10 @@ class RecapResult:
     refused_urls: list[str]
 
 
-def _grid(recap: Recap, spec: EventSpec) -> SimpleNamespace:
-    rounds = max([s.round for s in recap.sessions] + [int(spec.extra.get("rounds") or 0)] or [0])
-    tables = max([s.table for s in recap.sessions] + [int(spec.extra.get("tables") or 0)] or [0])
-    cells = {(s.round, s.table): s for s in recap.sessions}
+def _grid(sessions: tuple[Session, ...], spec: EventSpec) -> SimpleNamespace:
+    rounds = max([s.round for s in sessions] + [int(spec.extra.get("rounds") or 0)] or [0])
+    tables = max([s.table for s in sessions] + [int(spec.extra.get("tables") or 0)] or [0])
+    cells = {(s.round, s.table): s for s in sessions}
     return SimpleNamespace(
         rounds=list(range(1, rounds + 1)),
         tables=list(range(1, tables + 1)),
@@ -669,15 +373,16 @@ def recap_html(
     now: datetime | None = None,
 ) -> tuple[str, Figures, list[PhotoDecision], EventSpec]:
     event, spec, people = participants(rt, slug)
-    if "sessions" in FORMAT_KEYS.get(spec.format, ()):
+    fmt = format_for(rt.settings, spec.format)
+    grid_key = grid_section(fmt)
+    if grid_key is not None:
         # where the sessions were planned on the session board, the published plan with the hosts' notes is the
         # grid of the day (eventkit.sessions.sessions); the input's own grid is for events that did not use it
         from eventkit.sessions.sessions import recap_sessions
 
         planned = tuple(Session(**entry) for entry in recap_sessions(rt, slug))
-        recap = Recap(**{**_fields(recap), "sessions": planned}) if planned else recap
+        recap = recap.changed(recap_model(fmt), **{grid_key: planned}) if planned else recap
     language = language if language in LANGUAGES else spec.language
-    fmt = format_for(rt.settings, spec.format)
     numbers = figures(rt.settings, spec, people)
     decisions = photo_decisions(recap, people)
     folder = event_dir(rt.settings, slug)
@@ -685,7 +390,7 @@ def recap_html(
     # the format's own recap (templates/formats/<format>/recap/), else the shared one
     template = env.select_template(["recap/recap.html", "print/recap.html"])
     agenda = recap.agenda or tuple(
-        AgendaEntry(a.start.strftime("%H:%M"), a.title, (a.start.date() - spec.start.date()).days + 1)
+        AgendaEntry(time=a.start.strftime("%H:%M"), title=a.title, day=(a.start.date() - spec.start.date()).days + 1)
         for a in spec.agenda
     )
     photos = [
@@ -694,7 +399,7 @@ def recap_html(
         if d.used
     ]
     sections = [k for k in ("summary",) if recap.summary] + (["agenda"] if agenda else [])
-    sections += [k for k in FORMAT_KEYS.get(spec.format, ALL_FORMAT_KEYS) if getattr(recap, k)]
+    sections += [s.name for s in fmt.recap if recap.section(s.name)]
     sections += (["outcomes"] if recap.outcomes else []) + ["figures"]
     summary = _survey_summary(rt, slug, language)
     sections += ["survey"] if summary is not None else []
@@ -711,7 +416,7 @@ def recap_html(
         figures=numbers,
         photos=photos,
         logos=[(folder / logo).resolve().as_uri() for logo in recap.logos],
-        grid=_grid(recap, spec),
+        grid=_grid(recap.section(grid_key) if grid_key else (), spec),
         toc=toc,
         generated=(now or datetime.now(UTC)).astimezone(spec.start.tzinfo),
     )
