@@ -17,7 +17,7 @@ from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import OutboxMessage
 from eventkit.invitations import invitations
 from eventkit.model.minutes import parse_minutes
-from eventkit.model.series import load_series
+from eventkit.model.series_file import load_series
 from eventkit.recap.minutes import open_tasks, stored_minutes, take_input
 from eventkit.series.series_store import create_meetings, store_series
 from tests.conftest import EXAMPLES, TEMPLATES

@@ -28,7 +28,8 @@ from eventkit.invitations.invitations import import_invitees, plan_batches, prep
 from eventkit.mail import notifications
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
-from eventkit.model.series import load_series, occurrences, parse_series, rhythm
+from eventkit.model.series import occurrences, rhythm
+from eventkit.model.series_file import load_series, parse_series
 from eventkit.model.spec import EventSpec
 from eventkit.privacy import retention
 from eventkit.privacy.privacy import export_person, forget_person

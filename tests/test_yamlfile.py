@@ -10,7 +10,7 @@ from eventkit.core.validation import ValidationFailed
 from eventkit.core.yamlfile import line_map, parse_yaml, read_yaml
 from eventkit.model.formats import discover
 from eventkit.model.minutes import parse_minutes
-from eventkit.model.series import parse_series
+from eventkit.model.series_file import parse_series
 from eventkit.model.spec import parse_spec
 from eventkit.recap.recap import parse_recap
 from tests.conftest import TEMPLATES

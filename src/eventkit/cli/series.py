@@ -13,7 +13,7 @@ from eventkit import runtime
 from eventkit.cli.lazy import LazyFunction
 from eventkit.cli.messages import _, user_errors
 from eventkit.core.settings import Settings
-from eventkit.model.series import load_series
+from eventkit.model.series_file import load_series
 from eventkit.recap.minutes import take_input
 from eventkit.series import series_store
 

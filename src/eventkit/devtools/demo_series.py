@@ -12,7 +12,8 @@ from typing import Any, cast
 from eventkit.core.errors import N_
 from eventkit.devtools.mailbox import deliver, invitation_tokens
 from eventkit.model.registration_form import RegistrationInput
-from eventkit.model.series import Moved, load_series, occurrences
+from eventkit.model.series import Moved, occurrences
+from eventkit.model.series_file import load_series
 from eventkit.registration import registrations
 from eventkit.runtime import Runtime
 from eventkit.series.series_calendar import SeriesInvite

@@ -21,7 +21,7 @@ from pydantic import ModelWrapValidatorHandler as Handler
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eventkit.core.errors import N_
-from eventkit.core.validation import Problems, ValidationFailed
+from eventkit.core.validation import Problem, Problems, ValidationFailed
 
 KIND = "eventkit"
 _MSGID = "_msgid"
@@ -58,10 +58,12 @@ def raw(value: Any) -> Any:
 
 
 class _Params:
-    """A problem's parameters, kept as Python objects (pydantic would turn them into text it cannot always write)."""
+    """A problem's parameters, kept as Python objects (pydantic would turn them into text it cannot always write);
+    `placed`: a Problem already placed in another file (a series' members CSV), reported as it is."""
 
-    def __init__(self, params: dict[str, Any]):
+    def __init__(self, params: dict[str, Any], placed: Problem | None = None):
         self.params = params
+        self.placed = placed
 
     def __repr__(self) -> str:
         return "…"
@@ -75,6 +77,18 @@ def problem(message: str, **params: Any) -> PydanticCustomError:
     except (KeyError, TypeError, ValueError):
         text = message
     return PydanticCustomError(KIND, text, {_MSGID: message, _PARAMS: _Params(params)})
+
+
+def located(placed: Problem) -> PydanticCustomError:
+    """A problem found in another file, with its own file, line and field, to raise from a check."""
+    return PydanticCustomError(KIND, placed.message, {_MSGID: placed.message, _PARAMS: _Params({}, placed)})
+
+
+def _retyped(error: Mapping[str, Any]) -> PydanticCustomError:
+    if error["type"] == KIND:
+        return PydanticCustomError(KIND, str(error["msg"]), dict(error["ctx"]))
+    message, params = _message(error)
+    return problem(message, **params)
 
 
 def _message(error: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -108,8 +122,7 @@ class Found:
     def take(self, exc: ValidationError, prefix: Iterable[Any] = ()) -> None:
         """Every problem of a ValidationError, placed below `prefix`."""
         for error in exc.errors(include_url=False):
-            message, params = _message(error)
-            self.add((*prefix, *error["loc"]), message, **params)
+            self.add_problem((*prefix, *error["loc"]), _retyped(error))
 
     def __bool__(self) -> bool:
         return bool(self.errors)
@@ -154,6 +167,10 @@ def keep(info: ValidationInfo, error: PydanticCustomError) -> None:
 def add_problems(exc: ValidationError, problems: Problems) -> None:
     """pydantic's errors as Problems: each names its field (and through `problems`, the file and the line)."""
     for error in exc.errors(include_url=False):
+        placed = error["ctx"][_PARAMS].placed if error["type"] == KIND else None
+        if placed is not None:
+            problems.items.append(placed)
+            continue
         message, params = _message(error)
         problems.add(tuple(error["loc"]) or None, message, **params)
 
@@ -214,6 +231,13 @@ class Form(BaseModel):
     first: ClassVar[tuple[str, ...]] = ()
     # fields the JSON Schema marks as required (their checks name a missing one)
     must_have: ClassVar[tuple[str, ...]] = ()
+    # fields that hold a part of the mapping itself (see arranged()): their problems are named at the top
+    flattened: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def arranged(cls, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The mapping as the fields take it (a model whose field holds a part of the mapping regroups it)."""
+        return data
 
     @classmethod
     def known_keys(cls, data: Mapping[str, Any], info: ValidationInfo) -> Collection[str] | None:
@@ -244,6 +268,7 @@ class Form(BaseModel):
             data = {cls.text_is: data}
         if not isinstance(data, Mapping):
             raise cls.mapping_problem(data)
+        written, data = data, cls.arranged(data)
         known = cls.known_keys(data, info)
         unknown = [k for k in data if known is not None and k not in known]
         order = {name: float(n) for n, name in enumerate((*cls.first, "", *cls.model_fields))}
@@ -257,13 +282,17 @@ class Form(BaseModel):
         except ValidationError as exc:
             later = Found()
             later.take(exc)
-            found += [(order.get(str(e["loc"][0]), len(order)) if e["loc"] else -1.0, e) for e in later.errors]
+            for e in later.errors:
+                field = str(e["loc"][0]) if e["loc"] else None
+                if field in cls.flattened:
+                    e["loc"] = e["loc"][1:]
+                found.append((order.get(field, len(order)) if field is not None else -1.0, e))
         if isinstance(info.context, dict):
             kept = info.context.get(_KEPT, [])
             for entry in [e for e in kept if e[0] == cls.__name__]:
                 kept.remove(entry)
                 found.append((order[entry[1]], InitErrorDetails(type=entry[2], loc=(entry[1],), input=None)))
-        for after, loc, error in cls.across(data, info):
+        for after, loc, error in cls.across(written, info):
             found.append((order.get(after, len(order)) + 0.5, InitErrorDetails(type=error, loc=loc, input=None)))
         if found:
             found.sort(key=lambda pair: pair[0])

@@ -1,35 +1,23 @@
-"""A recurring meeting: a series file (the first meeting's spec plus an RRULE and its exceptions), expanded."""
+"""A recurring meeting: the first meeting's spec, an RRULE and its exceptions, expanded into meetings."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import icalendar
 from babel.dates import get_day_names
 from dateutil.rrule import rrule, rrulestr
-from pydantic import ValidationError
-from pydantic_core import PydanticCustomError
 
 from eventkit.core.render import translate
-from eventkit.core.validation import N_, Problems, ValidationFailed, read_text_file
-from eventkit.core.yamlfile import parse_yaml
-from eventkit.model.base import report
-from eventkit.model.invitees import Invitee, read_invitees
-from eventkit.model.spec import SLUG_RE, EventSpec, Venue, slugify, validate_spec
-from eventkit.model.values import local_datetime
+from eventkit.core.validation import N_
+from eventkit.model.invitees import Invitee
+from eventkit.model.spec import EventSpec, Venue
 
-# keys of a series file besides those of an event spec (which describe the first meeting)
-SERIES_KEYS = ("rrule", "until", "exceptions", "members")
-RRULE_PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "WKST")
-FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 MAX_OCCURRENCES = 500  # a rule without an end is expanded only this far
-MAX_SERIES_SLUG = 89  # a meeting's slug adds -YYYY-MM-DD and must stay within 100 characters
 
 
 @dataclass(frozen=True)
@@ -119,12 +107,12 @@ class Occurrence:
     moved: bool = False
 
 
-def _localise(naive: datetime, tz: ZoneInfo) -> datetime:
+def localise(naive: datetime, tz: ZoneInfo) -> datetime:
     """A wall-clock time in the zone; one the clocks skip counts with the offset before the change (RFC 5545 3.3.5)."""
     return naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
 
 
-def _naive(value: datetime) -> datetime:
+def wall_clock(value: datetime) -> datetime:
     return value.replace(tzinfo=None)
 
 
@@ -134,10 +122,10 @@ def meeting_slug(series_slug: str, day: date) -> str:
 
 def rule_of(series: Series) -> rrule:
     """The dateutil rule in wall-clock time: 18:00 stays 18:00 in summer and in winter."""
-    parsed = rrulestr(series.rrule, dtstart=_naive(series.template.start))
+    parsed = rrulestr(series.rrule, dtstart=wall_clock(series.template.start))
     assert isinstance(parsed, rrule)
     if series.until is not None:
-        parsed = parsed.replace(until=_naive(series.until.astimezone(series.tz)))
+        parsed = parsed.replace(until=wall_clock(series.until.astimezone(series.tz)))
     return parsed
 
 
@@ -149,7 +137,7 @@ def rule_starts(series: Series, before: datetime | None = None) -> list[datetime
     """The rule's starts (naive, local), up to `before` (aware) or the rule's end, at most MAX_OCCURRENCES."""
     rule = rule_of(series)
     if before is not None:
-        limit = _naive(before.astimezone(series.tz))
+        limit = wall_clock(before.astimezone(series.tz))
         return list(itertools.islice(itertools.takewhile(lambda d: d < limit, rule), MAX_OCCURRENCES))
     return list(itertools.islice(rule, MAX_OCCURRENCES))
 
@@ -163,14 +151,14 @@ def occurrences(
 ) -> list[Occurrence]:
     """The meetings whose rule date lies in [after, before): moved ones at their new time, skipped ones left out."""
     tz = series.tz
-    length = _naive(series.template.end) - _naive(series.template.start)
+    length = wall_clock(series.template.end) - wall_clock(series.template.start)
     moved = {m.original: m for m in series.moved}
     skipped = set(series.skip)
     out = []
     # a meeting moved to after `before` still counts by its rule date; one moved into the range from
     # later on does not: the rule date decides, so that each meeting is in exactly one range
     for naive in rule_starts(series, before):
-        rid = _localise(naive, tz)
+        rid = localise(naive, tz)
         if after is not None and rid < after:
             continue
         day = naive.date()
@@ -178,7 +166,7 @@ def occurrences(
         occ = Occurrence(
             recurrence_id=rid,
             start=m.start if m else rid,
-            end=m.end if m else _localise(naive + length, tz),
+            end=m.end if m else localise(naive + length, tz),
             venue=(m.venue or series.template.venue) if m else series.template.venue,
             slug=meeting_slug(series.slug, day),
             skipped=day in skipped,
@@ -193,10 +181,10 @@ def occurrences(
 def meeting_spec(series: Series, occ: Occurrence) -> EventSpec:
     """The meeting as an ordinary event: the template moved to the occurrence, agenda and deadline with it."""
     template, tz = series.template, series.tz
-    shift = _naive(occ.start) - _naive(template.start)  # in wall-clock time
+    shift = wall_clock(occ.start) - wall_clock(template.start)  # in wall-clock time
 
     def moved(value: datetime) -> datetime:
-        return _localise(_naive(value) + shift, tz)
+        return localise(wall_clock(value) + shift, tz)
 
     agenda = tuple(
         dataclasses.replace(item, start=moved(item.start), end=moved(item.end) if item.end else None)
@@ -206,7 +194,7 @@ def meeting_spec(series: Series, occ: Occurrence) -> EventSpec:
     if template.registration_deadline:
         # the deadline keeps its day distance and its clock time (23:59 two days before), even if the time moves
         days = timedelta(days=(occ.start.date() - template.start.date()).days)
-        deadline = _localise(_naive(template.registration_deadline) + days, tz)
+        deadline = localise(wall_clock(template.registration_deadline) + days, tz)
     if deadline is not None and deadline > occ.end:
         deadline = occ.end
     extra = {**template.extra, "series": {"slug": series.slug, "recurrence_id": occ.recurrence_id.isoformat()}}
@@ -228,271 +216,6 @@ def series_of(spec: EventSpec) -> tuple[str, datetime] | None:
     if not isinstance(ref, dict) or not ref.get("slug") or not ref.get("recurrence_id"):
         return None
     return str(ref["slug"]), datetime.fromisoformat(str(ref["recurrence_id"]))
-
-
-# --- reading a series file ---------------------------------------------------------------------------
-
-
-def load_series(path: Path, template_dir: Path) -> Series:
-    """Read and validate a series file; raises ValidationFailed naming file, line, field and problem.
-
-    The members' CSV is read relative to the series file.
-    """
-    source = str(path)
-    text = read_text_file(path)
-    return parse_series(text, template_dir, source=source, base_dir=path.parent)
-
-
-def parse_series(text: str, template_dir: Path, *, source: str = "<series>", base_dir: Path | None = None) -> Series:
-    doc = parse_yaml(text, source)
-    problems, data = doc.problems(), doc.data
-    if not isinstance(data, dict):
-        problems.add(None, N_("the series must be a mapping of keys such as title, format, start and rrule"))
-        raise ValidationFailed(problems.items)
-
-    own = {k: data[k] for k in SERIES_KEYS if k in data}
-    spec_data = {k: v for k, v in data.items() if k not in SERIES_KEYS}
-    slug = spec_data.get("slug")
-    if slug is None and isinstance(spec_data.get("title"), str):
-        slug = slugify(spec_data["title"])[:MAX_SERIES_SLUG].strip("-")
-        spec_data["slug"] = slug or None
-    elif isinstance(slug, str) and SLUG_RE.match(slug) and len(slug) > MAX_SERIES_SLUG:
-        problems.add("slug", N_("is too long (%(length)s characters, at most %(max)s)"), length=len(slug), max=89)
-
-    raw_rule = own.get("rrule")
-    parts = _check_rule(raw_rule, problems)
-    members: tuple[Invitee, ...] = ()
-    if own.get("members") is not None:
-        members = _members(own["members"], base_dir, problems)
-    if "rrule" not in own:
-        problems.add("rrule", N_("is required, e.g. FREQ=MONTHLY;INTERVAL=3;BYDAY=2WE"))
-
-    try:
-        template = validate_spec(spec_data, template_dir, problems)
-    except ValidationFailed:
-        raise ValidationFailed(problems.items) from None
-    tz = ZoneInfo(template.timezone)
-
-    until = _until(own.get("until"), parts, tz, problems)
-    if parts is None:
-        problems.raise_if_any()
-        raise AssertionError("unreachable: a rule with problems was reported")
-    rule_text = ";".join(f"{k}={v}" for k, v in parts.items() if k != "UNTIL")
-    series = Series(template=template, rrule=rule_text, until=until, members=members)
-    starts = rule_starts(series)
-    if not starts or starts[0] != _naive(template.start):
-        problems.add(
-            "start",
-            N_("the first meeting (%(start)s) must be a date of the rule %(rule)s"),
-            start=template.start.strftime("%Y-%m-%d %H:%M"),
-            rule=rule_text,
-        )
-        problems.raise_if_any()
-    skip, moved = _exceptions(own.get("exceptions"), series, starts, tz, problems)
-    problems.raise_if_any()
-    return dataclasses.replace(series, skip=skip, moved=moved)
-
-
-def _check_rule(raw: Any, problems: Problems) -> dict[str, str] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or not raw.strip():
-        problems.add("rrule", N_("must be an RRULE text such as FREQ=MONTHLY;INTERVAL=3;BYDAY=2WE"))
-        return None
-    text = raw.strip()
-    if text.upper().startswith("RRULE:"):
-        text = text[6:]
-    parts: dict[str, str] = {}
-    for piece in text.split(";"):
-        key, sep, value = piece.partition("=")
-        key = key.strip().upper()
-        if not sep or not value.strip():
-            problems.add("rrule", N_("%(value)r is not a NAME=VALUE part of an RRULE"), value=piece)
-            return None
-        if key not in RRULE_PARTS:
-            problems.add("rrule", N_("%(value)s is not supported here (use %(choices)s)"), value=key,
-                         choices=", ".join(RRULE_PARTS))  # fmt: skip
-            return None
-        if key in parts:
-            problems.add("rrule", N_("%(value)s is given twice"), value=key)
-            return None
-        parts[key] = value.strip().upper()
-    if parts.get("FREQ") not in FREQS:
-        problems.add("rrule", N_("FREQ must be one of %(choices)s"), choices=", ".join(FREQS))
-        return None
-    if "COUNT" in parts and "UNTIL" in parts:
-        problems.add("rrule", N_("give COUNT or UNTIL, not both (RFC 5545)"))
-        return None
-    try:
-        icalendar.vRecur.from_ical(";".join(f"{k}={v}" for k, v in parts.items()))
-        rrulestr(";".join(f"{k}={v}" for k, v in parts.items() if k != "UNTIL"), dtstart=datetime(2000, 1, 1))
-        if "UNTIL" in parts:
-            _parse_until(parts["UNTIL"])
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        problems.add("rrule", N_("%(value)r is not a valid RRULE: %(reason)s"), value=raw, reason=str(exc) or "?")
-        return None
-    if "COUNT" in parts and int(parts["COUNT"]) > MAX_OCCURRENCES:
-        problems.add("rrule", N_("COUNT must be at most %(max)s"), max=MAX_OCCURRENCES)
-        return None
-    return parts
-
-
-def _parse_until(value: str) -> date | datetime:
-    if "T" in value:
-        stamp = datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S")
-        return stamp.replace(tzinfo=UTC) if value.endswith("Z") else stamp
-    return datetime.strptime(value, "%Y%m%d").date()
-
-
-def _until(raw: Any, parts: dict[str, str] | None, tz: ZoneInfo, problems: Problems) -> datetime | None:
-    """The series' end: the earlier of the RRULE's UNTIL and the `until:` key (a date counts to its end)."""
-    ends: list[datetime] = []
-    if parts and "UNTIL" in parts:
-        value = _parse_until(parts["UNTIL"])
-        if isinstance(value, datetime):
-            ends.append(value.astimezone(tz) if value.tzinfo else _localise(value, tz))
-        else:
-            ends.append(_localise(datetime.combine(value, time(23, 59, 59)), tz))
-    if raw is not None:
-        if isinstance(raw, datetime):
-            local = _local_datetime(raw, ("until",), tz, problems)
-            if local:
-                ends.append(local)
-        elif isinstance(raw, date):
-            ends.append(_localise(datetime.combine(raw, time(23, 59, 59)), tz))
-        elif isinstance(raw, str):
-            try:
-                ends.append(_localise(datetime.combine(date.fromisoformat(raw.strip()), time(23, 59, 59)), tz))
-            except ValueError:
-                problems.add("until", N_("%(value)r is not a date (expected e.g. 2027-12-31)"), value=raw)
-        else:
-            problems.add("until", N_("%(value)r is not a date (expected e.g. 2027-12-31)"), value=raw)
-    if parts and "COUNT" in parts and raw is not None:
-        problems.add("until", N_("give COUNT in the rule or until, not both"))
-    return min(ends) if ends else None
-
-
-def _members(raw: Any, base_dir: Path | None, problems: Problems) -> tuple[Invitee, ...]:
-    if not isinstance(raw, str) or not raw.strip():
-        problems.add("members", N_("must be the path of a CSV file (columns: email, name, organisation, language)"))
-        return ()
-    path = Path(raw.strip())
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    try:
-        return tuple(read_invitees(path))
-    except ValidationFailed as exc:
-        for p in exc.problems:
-            problems.items.append(dataclasses.replace(p, field=f"members: {p.field}" if p.field else "members"))
-        return ()
-
-
-def _date(value: Any, path: tuple[Any, ...], problems: Problems) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    problems.add(path, N_("%(value)r is not a date (expected e.g. 2027-12-31)"), value=value)
-    return None
-
-
-def _not_a_meeting(day: date, path: tuple[Any, ...], by_day: dict[date, datetime], problems: Problems) -> None:
-    nearest = min(by_day, key=lambda d: abs((d - day).days)) if by_day else None
-    problems.add(
-        path,
-        N_("%(value)s is not a date of the series (the nearest is %(nearest)s)"),
-        value=day.isoformat(),
-        nearest=nearest.isoformat() if nearest else "–",
-    )
-
-
-def _exceptions(
-    raw: Any, series: Series, starts: list[datetime], tz: ZoneInfo, problems: Problems
-) -> tuple[tuple[date, ...], tuple[Moved, ...]]:
-    if raw is None:
-        return (), ()
-    if not isinstance(raw, dict):
-        problems.add("exceptions", N_("must be a mapping with skip and moved"))
-        return (), ()
-    for key in raw:
-        if key not in ("skip", "moved"):
-            problems.add(("exceptions", key), N_("unknown key (known: skip, moved)"))
-    by_day = {s.date(): s for s in starts}
-    skip: list[date] = []
-    raw_skip = raw.get("skip") or []
-    if not isinstance(raw_skip, list):
-        problems.add(("exceptions", "skip"), N_("must be a list of dates"))
-        raw_skip = []
-    for i, value in enumerate(raw_skip):
-        day = _date(value, ("exceptions", "skip", i), problems)
-        if day is None:
-            continue
-        if day not in by_day:
-            _not_a_meeting(day, ("exceptions", "skip", i), by_day, problems)
-        elif day in skip:
-            problems.add(("exceptions", "skip", i), N_("%(value)s is given twice"), value=day.isoformat())
-        else:
-            skip.append(day)
-    moved: list[Moved] = []
-    raw_moved = raw.get("moved") or []
-    if not isinstance(raw_moved, list):
-        problems.add(("exceptions", "moved"), N_("must be a list of mappings with date and start"))
-        raw_moved = []
-    length = series.template.end - series.template.start
-    for i, entry in enumerate(raw_moved):
-        path = ("exceptions", "moved", i)
-        if not isinstance(entry, dict):
-            problems.add(path, N_("must be a mapping with date, start and optionally end and venue"))
-            continue
-        for key in entry:
-            if key not in ("date", "start", "end", "venue"):
-                problems.add((*path, key), N_("unknown key (known: date, start, end, venue)"))
-        day = _date(entry.get("date"), (*path, "date"), problems)
-        start = _local_datetime(entry.get("start"), (*path, "start"), tz, problems)
-        end = _local_datetime(entry["end"], (*path, "end"), tz, problems) if entry.get("end") is not None else None
-        venue = _venue(entry.get("venue"), (*path, "venue"), problems)
-        if day is None or start is None:
-            continue
-        if day not in by_day:
-            _not_a_meeting(day, (*path, "date"), by_day, problems)
-            continue
-        if day in skip:
-            problems.add((*path, "date"), N_("%(value)s is skipped; it cannot be moved as well"), value=day.isoformat())
-            continue
-        if any(m.original == day for m in moved):
-            problems.add((*path, "date"), N_("%(value)s is given twice"), value=day.isoformat())
-            continue
-        end = end or _localise(_naive(start) + length, tz)
-        if end <= start:
-            problems.add(
-                (*path, "end"), N_("must be after the start (%(start)s)"), start=start.strftime("%Y-%m-%d %H:%M")
-            )
-            continue
-        moved.append(Moved(day, start, end, venue))
-    return tuple(sorted(skip)), tuple(sorted(moved, key=lambda m: m.original))
-
-
-def _venue(raw: Any, path: tuple[Any, ...], problems: Problems) -> Venue | None:
-    if raw is None:
-        return None
-    try:
-        return Venue.model_validate(raw)
-    except ValidationError as exc:
-        report(problems, path, exc)
-        return None
-
-
-def _local_datetime(value: Any, path: tuple[Any, ...], tz: ZoneInfo, problems: Problems) -> datetime | None:
-    try:
-        return local_datetime(value, tz)
-    except PydanticCustomError as exc:
-        report(problems, path, exc)
-        return None
 
 
 # --- the rhythm in words -----------------------------------------------------------------------------
