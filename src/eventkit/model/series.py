@@ -58,7 +58,7 @@ class Series:
                     "original": m.original.isoformat(),
                     "start": m.start.isoformat(),
                     "end": m.end.isoformat(),
-                    "venue": vars(m.venue).copy() if m.venue else None,
+                    "venue": m.venue.model_dump() if m.venue else None,
                 }
                 for m in self.moved
             ],
@@ -88,7 +88,7 @@ class Series:
                     date.fromisoformat(m["original"]),
                     datetime.fromisoformat(m["start"]).astimezone(tz),
                     datetime.fromisoformat(m["end"]).astimezone(tz),
-                    Venue(**m["venue"]) if m.get("venue") else None,
+                    Venue.from_data(m["venue"]) if m.get("venue") else None,
                 )
                 for m in data.get("moved") or []
             ),
