@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from eventkit import runtime
 from eventkit.core.validation import ValidationFailed
+from eventkit.events.events import save_event
 from eventkit.model.formats import discover
 from eventkit.model.recap import recap_model
 from eventkit.model.spec import parse_spec
-from eventkit.recap.recap import parse_recap
-from tests.conftest import TEMPLATES
+from eventkit.recap.recap import parse_recap, recap_html
+from tests.conftest import TEMPLATES, make_settings
 
 FORMAT_YAML = """\
 title: {de: Stammtisch, en: Regulars' table}
@@ -24,8 +26,8 @@ agenda:
 spec_fields:
   topic: the evening's topic
 recap:
-  highlights: {kind: list, description: What stood out}
-  guests: {kind: organisations, description: Organisations that came as guests}
+  highlights: {kind: list, description: What stood out, title: {de: Was hängen blieb, en: What stood out}}
+  guests: {kind: organisations, description: Organisations that came as guests, title: Gäste}
   mood: text
   next_date: date
 """
@@ -92,3 +94,20 @@ def test_a_section_of_another_format_is_named_as_such(templates: Path) -> None:
         "recap.yaml:8: highlight: unknown key; did you mean 'highlights'?",
         "recap.yaml:9: guests[0].ort: unknown key (known: name, town, note)",
     ]
+
+
+def test_the_recap_shows_the_new_formats_sections_with_their_titles(
+    templates: Path, tmp_path: Path, database_url: str
+) -> None:
+    rt = runtime.configure(make_settings(tmp_path, database_url, EVENTKIT_TEMPLATE_DIR=str(templates)))
+    try:
+        slug = save_event(rt.store, rt.settings, parse_spec(SPEC, templates)).slug
+        given = parse_recap(RECAP, discover(templates)["stammtisch"], slug=slug)
+        html, *_ = recap_html(rt, slug, given, language="de", toc=True)
+    finally:
+        rt.store.dispose()
+    highlights = html.split('<h2 id="s-highlights">Was hängen blieb</h2>')[1].split("</section>")[0]
+    assert "<li><p>Neue Gesichter</p>" in highlights and "<li><p>Ideen für den Sommer</p>" in highlights
+    assert '<h2 id="s-guests">Gäste</h2>' in html and "Kulturverein</strong> (Wittingen)" in html
+    assert '<a href="#s-highlights">Was hängen blieb</a>' in html
+    assert 'id="s-mood"' not in html  # an empty section is left out

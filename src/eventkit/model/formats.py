@@ -65,12 +65,13 @@ class AgendaSkeletonItem:
 
 @dataclass(frozen=True)
 class RecapSection:
-    """A section of the recap that only this format has: the key of the recap input, what it holds, and
-    the hint the Prefect UI's recap form shows."""
+    """A section of the recap that only this format has: the key of the recap input, what it holds, the
+    hint the Prefect UI's recap form shows, and the heading in the recap (else the shared template's)."""
 
     name: str
     kind: str
     description: str = ""
+    title: Text | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,8 @@ def _recap_sections(raw: object, problems: Problems) -> tuple[RecapSection, ...]
         if kind not in RECAP_KINDS or not isinstance(description, str):
             problems.add(("recap", str(name), "kind"), N_("must be one of %(choices)s"), choices=", ".join(RECAP_KINDS))
             continue
-        sections.append(RecapSection(str(name), str(kind), description))
+        title = _text(entry["title"], ("recap", str(name), "title"), problems) if entry.get("title") else None
+        sections.append(RecapSection(str(name), str(kind), description, title))
     return tuple(sections)
 
 

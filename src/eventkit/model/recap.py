@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Any, ClassVar
 
 from pydantic import ValidationError, ValidationInfo
@@ -348,8 +347,18 @@ class Recap(Form):
         return data
 
 
-@lru_cache(maxsize=32)
+_MODELS: dict[tuple[Any, ...], type[Recap]] = {}
+
+
 def _model(name: str, sections: tuple[RecapSection, ...], others: frozenset[str]) -> type[Recap]:
+    """The model of a format's recap, made once per format (its name, its sections' keys, kinds and hints)."""
+    key = (name, tuple((s.name, s.kind, s.description) for s in sections), others)
+    if key not in _MODELS:
+        _MODELS[key] = _made(name, sections, others)
+    return _MODELS[key]
+
+
+def _made(name: str, sections: tuple[RecapSection, ...], others: frozenset[str]) -> type[Recap]:
     annotations: dict[str, Any] = {}
     namespace: dict[str, Any] = {"format_name": name, "sections": sections, "others": others}
     for section in sections:

@@ -411,6 +411,8 @@ def recap_html(
         event_status=event.status,
         format=SimpleNamespace(name=fmt.name, title=fmt.title.get(language)),
         recap=recap,
+        format_sections=fmt.recap,
+        section_titles={s.name: s.title.get(language) for s in fmt.recap if s.title},
         agenda=agenda,
         agenda_as_planned=not recap.agenda,
         figures=numbers,
