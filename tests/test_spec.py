@@ -10,7 +10,7 @@ import yaml
 
 from eventkit.core.validation import Problems, ValidationFailed
 from eventkit.model.formats import discover
-from eventkit.model.spec import EventSpecModel, load_spec, parse_spec, spec_of
+from eventkit.model.spec import EventSpecModel, load_spec, parse_spec, spec_from_data
 from tests.conftest import EXAMPLES, TEMPLATES
 
 GOOD = """\
@@ -167,6 +167,6 @@ def test_the_model_checks_a_mapping_as_the_yaml_loader_does() -> None:
     model = EventSpecModel.model_validate(data, context={"formats": formats})
     assert model.to_spec(formats["fachvernetzung"]) == parse_spec(GOOD, TEMPLATES)
     with pytest.raises(ValidationFailed) as info:
-        spec_of({**data, "capacity": 0, "titel": "x"}, formats, Problems("form"))
+        spec_from_data({**data, "capacity": 0, "titel": "x"}, formats, Problems("form"))
     assert [p.field for p in info.value.problems] == ["titel", "capacity"]
     assert info.value.render("en").startswith("form: titel: unknown key; did you mean 'title'?")

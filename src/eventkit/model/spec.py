@@ -427,14 +427,14 @@ class EventSpecModel(Form):
         return {**{k: v for k, v in own.items() if k in self.model_fields_set}, **(self.model_extra or {})}
 
 
-def spec_of(data: Any, formats: Mapping[str, Format], problems: Problems) -> EventSpec:
+def spec_from_data(data: Any, formats: Mapping[str, Format], problems: Problems) -> EventSpec:
     """`data` checked as an event spec; ValidationFailed names every problem (after those `problems` holds)."""
     model = validated(EventSpecModel, data, problems, formats=formats)
     return model.to_spec(formats[model.format])
 
 
 def validate_spec(data: dict[str, Any], template_dir: Path, problems: Problems) -> EventSpec:
-    return spec_of(data, discover(template_dir), problems)
+    return spec_from_data(data, discover(template_dir), problems)
 
 
 def spec_from(doc: YamlText, template_dir: Path) -> EventSpec:
