@@ -42,14 +42,15 @@ def _api() -> str | None:
     return _digest(str(url).rstrip("/")) if url else None
 
 
-def _host() -> str:
+def host_key() -> str:
+    """This host, as claims name it (a digest of its name)."""
     return _digest(socket.gethostname())
 
 
 def origin() -> str:
     """Where this process's flow runs live: on a Prefect server, or (embedded default) in this process."""
     api = _api()
-    return f"{API}{api}" if api else f"{PROCESS}{os.getpid()}@{_host()}"
+    return f"{API}{api}" if api else f"{PROCESS}{os.getpid()}@{host_key()}"
 
 
 def claimant() -> str | None:
@@ -85,7 +86,7 @@ def _run_ended(client: SyncPrefectClient, run_id: str) -> bool:
 
 def dead(claims: Iterable[str]) -> frozenset[str]:
     """Those of the claimants whose run has ended (see the module's docstring); never this run itself."""
-    mine, api, host = claimant(), _api(), _host()
+    mine, api, host = claimant(), _api(), host_key()
     ended: set[str] = set()
     ask: list[tuple[str, str]] = []
     for claim in claims:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,9 +71,24 @@ def invite_command(*args: str) -> list[str]:
 
 
 def invite(env: dict[str, str], *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and command
-        invite_command(*args), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    """Run the command; if it does not end in time, end it with the temporary Prefect server it started."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and command
+        invite_command(*args),
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # nothing of a command that ended; all of one that did not
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def statuses(rt: Runtime) -> dict[str, int]:
@@ -161,7 +177,7 @@ def test_the_summary_counts_what_another_live_run_holds_and_the_exit_code_says_s
             for first, last in invitations.plan_batches(rt.store, SLUG, 500):
                 invitations.prepare_batch(rt.store, settings, rt.renderer, SLUG, first, last)
             # a run of this campaign in a process that lives (this one) is sending four of them right now
-            alive = f"{uuid4()} {claims.origin()}"
+            alive = f"{uuid4()} pid:{os.getpid()}@{claims.host_key()}"
             with rt.store.session() as session:
                 held = list(session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id).limit(4)))
                 session.execute(

@@ -6,8 +6,8 @@ A claim of an earlier attempt of the same flow run, or of a claimant the caller 
 over at once; any other only when it is older than outbox.CLAIM_LEASE. Each recipient's outcome is recorded
 the moment the relay answers, so a delivery killed mid-way leaves at most the one message in flight
 unrecorded (SMTP cannot tell whether it arrived: it is sent again, at least once). Invitations are left to
-their own flow (which sends them in planned batches) unless `kinds` asks for them, but for those a campaign
-left waiting for a retry (deferred, or the relay could not be reached): the sweep sends those too.
+their own flow (which sends them in planned batches) unless `kinds` asks for them; only those a campaign left
+waiting for a retry (deferred, or the relay could not be reached) go with any delivery, so the sweep sends them.
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ async def deliver_pending(
 ) -> Delivered:
     """Send every due email (of one event, or all); each recipient's outcome is recorded as it comes.
 
-    `claimant` names this delivery (a Prefect flow run's id): a retry of the same run takes over its claims,
-    and so does any delivery those of the claimants in `dead`.
+    `claimant` names this delivery (a Prefect flow run and where it runs): a retry of the same run takes over
+    its claims, and this delivery takes over those of the claimants in `dead`.
     """
     started = datetime.now(UTC)
     done = Delivered()
