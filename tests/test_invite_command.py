@@ -35,6 +35,7 @@ from eventkit.model.spec import parse_spec
 from eventkit.runtime import Runtime
 from flows import claims
 from tests.conftest import TEMPLATES, make_settings
+from tests.flows.cluster import SlowFor
 from tests.smtp_servers import RefuseHandler
 from tests.test_spec import GOOD
 
@@ -223,3 +224,39 @@ def test_an_unreachable_relay_leaves_the_rest_of_the_batch_queued_for_the_sweep(
         assert statuses(rt) == {"sent": 120}
     finally:
         rt.store.dispose()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_message_in_flight_and_says_what_is_left(tmp_path: Path, database_url: str) -> None:
+    with MailSink(SlowFor(prefix="guest-", delay=0.2)) as sink:
+        settings, rt = event(tmp_path, database_url, sink.url)
+        try:
+            people = write_invitees(tmp_path / "gaeste.csv", 80)
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and command
+                invite_command("--lang", "en", "invite", SLUG, "--invitees", str(people)),
+                cwd=PROJECT_ROOT,
+                env=cli_env(settings, tmp_path, sink.url),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            try:
+                deadline = time.monotonic() + 300
+                while len(sink.received) < 5 and process.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                process.send_signal(signal.SIGINT)
+                out, err = process.communicate(timeout=60)  # not after the batch's 80 × 0.2 s
+            finally:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            assert process.returncode == 130, err
+            assert "Traceback" not in err
+            now = statuses(rt)
+            assert "sending" not in now  # nothing left claimed: the next run sends the rest at once
+            assert now["sent"] == len(sink.received) < 80
+            assert f"Interrupted: {now['sent']} invitations sent, {80 - now['sent']} not sent yet." in err
+        finally:
+            rt.store.dispose()
