@@ -107,6 +107,9 @@ def test_a_killed_delivery_retried_sends_the_rest_and_nothing_twice(tmp_path: Pa
     assert len(twice) <= 1, twice  # only the message in flight at the kill may arrive again (SMTP: at least once)
 
 
+IN_FLIGHT = 2  # 400 invitees in batches of 250: two connections to the relay at once
+
+
 @pytest.mark.slow
 def test_a_killed_invite_command_is_finished_by_the_next_run_at_once(tmp_path: Path, database_url: str) -> None:
     """The issue's campaign: 400 invitees, `eventkit invite` killed after 133 arrived, run again at once."""
@@ -144,7 +147,9 @@ def test_a_killed_invite_command_is_finished_by_the_next_run_at_once(tmp_path: P
             before = statuses(rt)
             assert 133 <= arrived < 400, (arrived, (tmp_path / "first.log").read_text()[-3000:])
             assert before.get("sending", 0) > 0  # the dead run's claims are left behind
-            assert arrived - 1 <= before["sent"] <= arrived
+            # two batches (of the default 250) were sending at once, each over its own connection: each may
+            # have had one message in flight, arrived but not recorded
+            assert arrived - IN_FLIGHT <= before["sent"] <= arrived
 
             # run again at once: the dead run's claims are taken over, every invitation goes out, all is well
             rerun = invite(env, "--lang", "en", "invite", SLUG)
@@ -157,4 +162,4 @@ def test_a_killed_invite_command_is_finished_by_the_next_run_at_once(tmp_path: P
     recipients = Counter(to for r in sink.received for to in r.rcpt_tos)
     assert set(recipients) == {f"guest-{i:03d}@example.org" for i in range(400)}
     twice = [to for to, n in recipients.items() if n > 1]
-    assert len(twice) <= 1, twice  # only the message in flight at the kill may arrive again (SMTP: at least once)
+    assert len(twice) <= IN_FLIGHT, twice  # only messages in flight at the kill may arrive again (at least once)
