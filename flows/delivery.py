@@ -12,7 +12,8 @@ from eventkit import runtime
 from eventkit.invitations.invitations import TransientDeliveryError
 from eventkit.mail import delivery
 from eventkit.registration import registrations
-from flows.relay import claimant, relay, retry_on_deferral
+from flows import claims
+from flows.relay import relay, retry_on_deferral
 from flows.tables import publish_registration_table
 
 
@@ -41,8 +42,11 @@ def expire_requests() -> int:
 )
 def deliver_pending(slug: str | None) -> dict[str, int]:
     rt = runtime.get()
+    dead = claims.dead(delivery.claimants(rt.store, slug=slug))
     with relay(rt) as transport:
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport, slug=slug, claimant=claimant()))
+        done = asyncio.run(
+            delivery.deliver_pending(rt.store, transport, slug=slug, claimant=claims.claimant(), dead=dead)
+        )
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:
         # the outcome of each recipient is recorded already; a retry sends only the deferred ones

@@ -1,4 +1,10 @@
-"""send-invitations: store the invitee list, make one personal invitation per invitee, deliver in batches."""
+"""send-invitations: store the invitee list, make one personal invitation per invitee, deliver in batches.
+
+On a worker, a batch the relay defers is retried with back-off (30 s, 2 min, 10 min, 30 min). From the command
+line (retry_deferred=False) the run does not wait: what the relay defers or cannot take stays queued for the
+next run or the delivery sweep, and the run ends at once with the counts. Invitations claimed by a run that
+ended (crashed, killed, cancelled) are taken over at once (flows/claims.py).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,11 @@ from sqlalchemy.exc import IntegrityError
 
 from eventkit import runtime
 from eventkit.invitations import invitations
+from eventkit.mail import delivery
 from eventkit.mail.reports import delivery_markdown
 from eventkit.model.invitees import read_invitees
-from flows.relay import claimant, relay, retry_on_deferral
+from flows import claims
+from flows.relay import relay, retry_on_deferral
 
 
 @task(name="import-invitees", cache_policy=NO_CACHE)
@@ -27,9 +35,9 @@ def import_invitees(slug: str, invitees_csv: str) -> dict[str, int]:
 
 
 @task(name="plan-batches", cache_policy=NO_CACHE)
-def plan_batches(slug: str) -> list[tuple[int, int]]:
+def plan_batches(slug: str, dead: list[str]) -> list[tuple[int, int]]:
     rt = runtime.get()
-    return invitations.plan_batches(rt.store, slug, rt.settings.batch_size)
+    return invitations.plan_batches(rt.store, slug, rt.settings.batch_size, dead)
 
 
 def _made_meanwhile(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
@@ -65,10 +73,20 @@ def prepare_batch(slug: str, first: int, last: int) -> int:
     retry_delay_seconds=[30, 120, 600, 1800],
     retry_condition_fn=retry_on_deferral,
 )
-def deliver_batch(slug: str, first: int, last: int) -> dict[str, int]:
+def deliver_batch(slug: str, first: int, last: int, dead: list[str], retry: bool = True) -> dict[str, int]:
     rt = runtime.get()
     with relay(rt) as transport:
-        return asyncio.run(invitations.deliver_batch(rt.store, transport, slug, first, last, claimant()))
+        counts = asyncio.run(
+            invitations.deliver_batch(
+                rt.store, transport, slug, first, last, claims.claimant(), dead, rt.local(delivery.STOPPING)
+            )
+        )
+    if counts["retry"] and retry:
+        raise invitations.TransientDeliveryError(
+            f"{counts['retry']} of {sum(counts.values())} messages were deferred by the mail server; "
+            "they will be retried"
+        )
+    return counts
 
 
 @flow(
@@ -78,9 +96,12 @@ def deliver_batch(slug: str, first: int, last: int) -> dict[str, int]:
     log_prints=False,
 )
 def send_invitations(
-    slug: str, invitees_csv: str | None = None, retry_delays: list[float] | None = None
+    slug: str, invitees_csv: str | None = None, retry_delays: list[float] | None = None, retry_deferred: bool = True
 ) -> dict[str, int]:
-    """Import invitees (optional), then make and deliver every invitation not sent yet; report the outcome."""
+    """Import invitees (optional), then make and deliver every invitation not sent yet; report the outcome.
+
+    retry_deferred=False (the command line): no retries; what is not sent stays queued and is counted.
+    """
     logger = get_run_logger()
     skipped = 0
     if invitees_csv:
@@ -91,15 +112,24 @@ def send_invitations(
             summary,
         )
         skipped = summary.get("unsubscribed", 0)
-    deliver = deliver_batch if retry_delays is None else deliver_batch.with_options(retry_delay_seconds=retry_delays)
-    batches = plan_batches(slug)
+    deliver = deliver_batch
+    if not retry_deferred:
+        deliver = deliver_batch.with_options(retries=0)
+    elif retry_delays is not None:
+        deliver = deliver_batch.with_options(retry_delay_seconds=retry_delays)
+    rt = runtime.get()
+    dead = sorted(claims.dead(invitations.claimants(rt.store, slug)))
+    if dead:
+        logger.info("taking over the invitations claimed by %d runs that ended", len(dead))
+    batches = plan_batches(slug, dead)
     logger.info("%d batches to make or send", len(batches))
     deliveries = []
     for first, last in batches:
         prepared = prepare_batch.submit(slug, first, last)
-        deliveries.append(deliver.submit(slug, first, last, wait_for=[prepared]))  # type: ignore[call-overload]
+        deliveries.append(
+            deliver.submit(slug, first, last, dead, retry_deferred, wait_for=[prepared])  # type: ignore[call-overload]
+        )
     wait(deliveries)
-    rt = runtime.get()
     report = invitations.delivery_report(rt.store, slug)
     markdown = delivery_markdown(slug, "invitation", report, personal=rt.settings.debug_personal_data)
     create_markdown_artifact(
@@ -113,9 +143,12 @@ def send_invitations(
     if report.in_flight:
         # this run's own claims were all settled above: these are another run's, sending right now
         logger.info("%d invitations are being sent by another run of this campaign", report.in_flight)
-    if report.waiting:
+    if report.waiting and retry_deferred:
         # the run shows as failed so that an operator retries it; the retry sends only what is still waiting
         raise invitations.TransientDeliveryError(f"{report.waiting} invitations still deferred after all retries")
     for future in deliveries:
         future.result()  # a batch that failed for another reason (a template error, say) fails the run with it
+    if report.waiting:
+        why = report.unreachable or "deferred by the mail server"
+        logger.warning("%d invitations stay queued for the next run or the delivery sweep: %s", report.waiting, why)
     return report.as_dict()

@@ -8,7 +8,8 @@ creates both limits from these settings; afterwards the operator can change them
 Concurrency page, and what is set there counts.
 
 Every delivering task of the flows sends through here (deliver_kinds): the same limits, the same claims
-named by the flow run, the same retry on a deferral.
+named by the flow run (flows/claims.py, which also takes over the claims of runs that ended), the same retry
+on a deferral.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.asyncio import rate_limit
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from prefect.runtime import flow_run
 
 from eventkit import runtime
 from eventkit.core.settings import Settings
@@ -31,6 +31,7 @@ from eventkit.invitations.invitations import TransientDeliveryError
 from eventkit.mail import delivery
 from eventkit.mail.transport import Throttle, Transport, transport_for
 from eventkit.runtime import Runtime
+from flows import claims
 
 CONNECTIONS = "eventkit-smtp-connections"
 RATE = "eventkit-smtp-rate"
@@ -83,12 +84,6 @@ def retry_on_deferral(task, task_run, state) -> bool:  # type: ignore[no-untyped
     return False
 
 
-def claimant() -> str | None:
-    """The name a delivery's claims carry: this flow run's id, the same in every retry of the run."""
-    run_id = flow_run.get_id()
-    return str(run_id) if run_id else None
-
-
 async def _one_message() -> None:
     await rate_limit(RATE, occupy=1, strict=True)
 
@@ -110,9 +105,12 @@ def deliver_kinds(slug: str, kinds: list[str], what: str) -> dict[str, int]:
     makes Prefect retry the task (retry_on_deferral), and the retry sends only the deferred ones.
     """
     rt = runtime.get()
+    dead = claims.dead(delivery.claimants(rt.store, slug=slug, kinds=kinds))
     with relay(rt) as transport:
         done = asyncio.run(
-            delivery.deliver_pending(rt.store, transport, slug=slug, kinds=kinds, rt=rt, claimant=claimant())
+            delivery.deliver_pending(
+                rt.store, transport, slug=slug, kinds=kinds, rt=rt, claimant=claims.claimant(), dead=dead
+            )
         )
     get_run_logger().info("sent %d, deferred %d, failed %d", done.sent, done.retry, done.failed)
     if done.retry:

@@ -1,10 +1,11 @@
 """A delivery killed in the middle of a campaign: its retry sends every remaining message and no sent one again.
 
-The delivery runs in a process of its own that the test kills with SIGKILL (as a worker dies: no cleanup),
-against a real SMTP server that takes a little time per message. Each recipient's outcome is recorded the
-moment the relay has answered, so only the message in flight at the kill can be unrecorded; a retry of the
-same flow run (the same claimant) takes over the dead attempt's claims at once, another delivery only after
-the lease.
+The delivery runs in a process of its own that the test kills with SIGKILL (as a worker dies, or the kernel's
+out-of-memory killer strikes: no cleanup), against a real SMTP server that takes a little time per message.
+Each recipient's outcome is recorded the moment the relay has answered, so only the message in flight at the
+kill can be unrecorded; a retry of the same flow run (the same claimant) takes over the dead attempt's claims
+at once, and so does any run once the claimant is known dead (`eventkit invite` killed on the embedded
+default: its process is gone); a claimant nobody can ask about keeps its claims until the lease runs out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from eventkit.core.settings import PROJECT_ROOT
@@ -31,6 +33,7 @@ from eventkit.model.spec import parse_spec
 from eventkit.runtime import Runtime
 from tests.conftest import TEMPLATES, make_settings
 from tests.flows.cluster import SlowFor
+from tests.test_invite_command import SLUG, cli_env, invite, invite_command, write_invitees
 from tests.test_spec import GOOD
 
 DELIVER = """
@@ -102,3 +105,61 @@ def test_a_killed_delivery_retried_sends_the_rest_and_nothing_twice(tmp_path: Pa
     assert set(recipients) == {f"guest-{i:03d}@example.org" for i in range(150)}
     twice = [to for to, n in recipients.items() if n > 1]
     assert len(twice) <= 1, twice  # only the message in flight at the kill may arrive again (SMTP: at least once)
+
+
+IN_FLIGHT = 2  # 400 invitees in batches of 250: two connections to the relay at once
+
+
+@pytest.mark.slow
+def test_a_killed_invite_command_is_finished_by_the_next_run_at_once(tmp_path: Path, database_url: str) -> None:
+    """The issue's campaign: 400 invitees, `eventkit invite` killed after 133 arrived, run again at once."""
+    with MailSink(SlowFor(prefix="guest-", delay=0.05)) as sink:
+        settings = make_settings(tmp_path, database_url, sink.url)
+        rt = Runtime.from_settings(settings)
+        try:
+            assert save_event(rt.store, settings, parse_spec(GOOD, TEMPLATES)).slug == SLUG
+            env = cli_env(settings, tmp_path, sink.url)
+            people = write_invitees(tmp_path / "gaeste.csv", 400)
+            log = (tmp_path / "first.log").open("w")
+            # a session of its own, so that the temporary Prefect server it starts can be ended with it below
+            first = subprocess.Popen(  # noqa: S603 - our own interpreter and command
+                invite_command("invite", SLUG, "--invitees", str(people)),
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+            try:
+                deadline = time.monotonic() + 400
+                while len(sink.received) < 133 and first.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                os.kill(first.pid, signal.SIGKILL)
+                first.wait(10)
+            finally:
+                try:
+                    os.killpg(first.pid, signal.SIGKILL)  # the killed command's temporary Prefect server
+                except ProcessLookupError:
+                    pass
+                log.close()
+            time.sleep(0.3)  # let the relay finish the message it was taking, if any
+            arrived = len(sink.received)
+            before = statuses(rt)
+            assert 133 <= arrived < 400, (arrived, (tmp_path / "first.log").read_text()[-3000:])
+            assert before.get("sending", 0) > 0  # the dead run's claims are left behind
+            # two batches (of the default 250) were sending at once, each over its own connection: each may
+            # have had one message in flight, arrived but not recorded
+            assert arrived - IN_FLIGHT <= before["sent"] <= arrived
+
+            # run again at once: the dead run's claims are taken over, every invitation goes out, all is well
+            rerun = invite(env, "--lang", "en", "invite", SLUG)
+            assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+            assert f"Invitations for {SLUG}: 400 sent, 0 failed, 0 not sent yet." in rerun.stdout
+            assert "taking over the invitations claimed by 1 runs that ended" in rerun.stderr
+            assert statuses(rt) == {"sent": 400}
+        finally:
+            rt.store.dispose()
+    recipients = Counter(to for r in sink.received for to in r.rcpt_tos)
+    assert set(recipients) == {f"guest-{i:03d}@example.org" for i in range(400)}
+    twice = [to for to, n in recipients.items() if n > 1]
+    assert len(twice) <= IN_FLIGHT, twice  # only messages in flight at the kill may arrive again (at least once)

@@ -112,8 +112,11 @@ def test_get_shows_a_button_and_changes_nothing_post_unsubscribes(rt: Runtime, c
     again = fresh.post(path, data={"List-Unsubscribe": "One-Click"})
     assert again.status_code == 200
     with rt.store.session() as session:
-        records = session.scalars(select(ConsentRecord).where(ConsentRecord.kind == "future_invitations")).all()
-        assert [(r.granted, r.source, r.event_id) for r in records] == [(False, "unsubscribe-link", None)]
+        records = session.scalars(select(ConsentRecord)).all()
+        # an objection to the organisers' list, not the withdrawal of a consent nobody gave
+        assert [(r.kind, r.granted, r.source, r.event_id) for r in records] == [
+            ("organiser_list", False, "unsubscribe-link", None)
+        ]
     assert "Sie sind abgemeldet" in client.get(path).text
 
 
@@ -215,12 +218,13 @@ def test_personal_page_shows_consents_and_records_a_withdrawal(rt: Runtime, clie
     after = client.get(f"/e/{spec.slug}/manage?t={token}")
     assert 'id="consent-photos" name="photos">' in after.text and "widerrufen" in after.text
 
-    # saving again changes nothing: no second record
+    # saving again changes nothing: no second record (and the unticked naming box, never granted, records
+    # nothing at all: not choosing is not a withdrawal)
     client.post(f"/e/{spec.slug}/consents", data={**data, "csrf_token": csrf(after.text)}, follow_redirects=False)
     with rt.store.session() as session:
         assert (
             session.scalar(select(func.count()).select_from(ConsentRecord).where(ConsentRecord.source == "manage-page"))
-            == 3
+            == 2
         )
 
     # without the CSRF token, or with a wrong personal link, nothing changes
@@ -232,5 +236,87 @@ def test_personal_page_shows_consents_and_records_a_withdrawal(rt: Runtime, clie
     with rt.store.session() as session:
         assert (
             session.scalar(select(func.count()).select_from(ConsentRecord).where(ConsentRecord.source == "manage-page"))
-            == 3
+            == 2
         )
+
+
+def manage_page(rt: Runtime, spec: EventSpec, registration_id: int) -> str:
+    with rt.store.session() as session:
+        registration = session.get(Registration, registration_id)
+        assert registration is not None
+        return f"/e/{spec.slug}/manage?t={registrations.manage_token(rt, registration)}"
+
+
+def invitation_records(rt: Runtime) -> list[tuple[str, bool, str]]:
+    with rt.store.session() as session:
+        rows = session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.kind.in_(("future_invitations", "organiser_list")))
+            .order_by(ConsentRecord.id)
+        )
+        return [(r.kind, r.granted, r.source) for r in rows]
+
+
+def test_a_consent_box_is_ticked_only_when_a_record_grants_it(rt: Runtime, client: TestClient) -> None:
+    spec = make_event(rt, "kommend", -40)
+    registration_id = attend(rt, spec, AYSE, "Ayşe Yılmaz", present=False)
+    url = manage_page(rt, spec, registration_id)
+    page = client.get(url).text
+    assert invitation_records(rt) == []
+    assert "Einladungen zu künftigen Veranstaltungen der Veranstaltenden" in page
+    assert 'name="future_invitations" checked' not in page  # not ticked: nobody gave this consent
+    assert 'name="future_invitations" aria-describedby' in page
+    # the organisers' own list is shown apart, as what it is, with the way to stop it
+    assert "von ihrer eigenen Liste einladen: Dafür braucht es keine Einwilligung" in page
+    assert 'href="https://events.example.org/u/' in page
+
+    # saving the form for another choice records no consent to invitations, and no withdrawal either
+    data = {"csrf_token": csrf(page), "t": url.split("t=")[1], "lang": "de"}
+    assert client.post(f"/e/{spec.slug}/consents", data=data, follow_redirects=False).status_code == 303
+    assert invitation_records(rt) == []
+    assert 'name="future_invitations" checked' not in client.get(url).text
+
+    # ticked and saved: a record grants it, and the box shows it
+    page = client.get(url).text
+    client.post(
+        f"/e/{spec.slug}/consents",
+        data={**data, "csrf_token": csrf(page), "future_invitations": "on"},
+        follow_redirects=False,
+    )
+    assert invitation_records(rt) == [("future_invitations", True, "manage-page")]
+    assert 'name="future_invitations" checked' in client.get(url).text
+
+    # the unsubscribe link objects to the list and withdraws the consent: two records, each of its own kind
+    path = unsubscribe_path(invitation_email(rt, make_event(rt, "zweites", -80)))
+    client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert invitation_records(rt) == [
+        ("future_invitations", True, "manage-page"),
+        ("organiser_list", False, "unsubscribe-link"),
+        ("future_invitations", False, "unsubscribe-link"),
+    ]
+    page = client.get(url).text
+    assert 'name="future_invitations" checked' not in page
+    assert "Sie bekommen keine Einladungen zu neuen Veranstaltungen" in page
+    assert "abbestellt" in page and "Einladungen als Teil des Netzwerks der Veranstaltenden" in page
+
+
+def test_consent_and_the_organisers_list_are_kept_apart(rt: Runtime) -> None:
+    spec = make_event(rt, "kommend", -40)
+    people = {AYSE: "Ayşe Yılmaz", "jonas@example.org": "Jonas", "lea@example.org": "Lea", "tim@example.org": "Tim"}
+    import_invitees(rt.store, spec.slug, [Invitee(a, n, None, "de", 2) for a, n in people.items()])
+    with rt.store.session() as session:
+        ids = dict(session.execute(select(Person.email, Person.id)).tuples().all())
+        consents.record(session, ids["jonas@example.org"], None, consents.FUTURE_INVITATIONS, True, "manage-page")
+        consents.record(session, ids["lea@example.org"], None, consents.ORGANISER_LIST, False, "unsubscribe-link")
+        # unsubscribed, then gave consent on the personal page: the newer word holds
+        consents.record(session, ids["tim@example.org"], None, consents.ORGANISER_LIST, False, "unsubscribe-link")
+        consents.record(session, ids["tim@example.org"], None, consents.FUTURE_INVITATIONS, True, "manage-page")
+    with rt.store.session() as session:
+        everyone = ids.values()
+        standing = consents.invitation_standing(session, everyone)
+        assert ids[AYSE] not in standing  # never asked: only the organisers' own list may invite her
+        assert consents.consented_ids(session, everyone) == {ids["jonas@example.org"], ids["tim@example.org"]}
+        assert consents.unsubscribed_ids(session, everyone) == {ids["lea@example.org"]}
+    later = make_event(rt, "zweites", -80)
+    summary = import_invitees(rt.store, later.slug, [Invitee(a, n, None, "de", 2) for a, n in people.items()])
+    assert (summary.invited, summary.unsubscribed) == (3, 1)

@@ -1,9 +1,16 @@
-"""Consent records: what a person agreed to or withdrew, when and through which form; unsubscribing included.
+"""Consent records: what a person agreed to or withdrew, when and through which form; unsubscribing too.
 
 Records are only ever added: the newest record of a kind is the person's current choice, the older ones
 prove what held before. A record is written only when the choice changes, so that saving a form twice
-leaves one record. Unsubscribing (RFC 8058) is the withdrawal of `future_invitations`: later invitation
-campaigns skip that person.
+leaves one record.
+
+Two different grounds let the organisers invite someone again, and their records are kept apart:
+`future_invitations` is consent (Art. 6(1)(a) GDPR), given on the personal page, and only a record that
+grants it counts as given; `organiser_list` is the organisers' own list of their network (legitimate
+interest, Art. 6(1)(f)), which needs no consent but yields to an objection: unsubscribing (RFC 8058) records
+`organiser_list` as withdrawn (and withdraws a consent the person had given). Campaigns skip whoever's
+newest word on invitations, of either kind, is a no (`unsubscribed_ids`); `invitation_standing` tells
+consent from the list's mere permission, for an address book that adds registered people only with consent.
 """
 
 from __future__ import annotations
@@ -28,8 +35,12 @@ from eventkit.runtime import Runtime
 PRIVACY_NOTICE = "privacy_notice"
 PHOTOS = "photos"
 LIST_ORGANISATION = "list_organisation"
-FUTURE_INVITATIONS = "future_invitations"
-KINDS = (PRIVACY_NOTICE, PHOTOS, LIST_ORGANISATION, FUTURE_INVITATIONS)
+FUTURE_INVITATIONS = "future_invitations"  # consent to invitations to the organisers' future events
+ORGANISER_LIST = "organiser_list"  # not a consent: only its withdrawal (an unsubscribe, an objection) is recorded
+CONSENTS = (PRIVACY_NOTICE, PHOTOS, LIST_ORGANISATION, FUTURE_INVITATIONS)
+KINDS = (*CONSENTS, ORGANISER_LIST)
+# the kinds whose newest record is a person's word on being invited again
+INVITATION_KINDS = (FUTURE_INVITATIONS, ORGANISER_LIST)
 # registration answers that are consents (format.yaml's checkboxes), and the kind each one records
 ANSWER_KINDS = {"photo_consent": PHOTOS, "list_organisation": LIST_ORGANISATION}
 DEFAULT_NOTICE_VERSION = "1"
@@ -132,8 +143,8 @@ def registration_choices(
 
 
 def scope_of(kind: str, event_id: int | None) -> int | None:
-    """The event a record of this kind is about: none for future invitations, which are about all of them."""
-    return None if kind == FUTURE_INVITATIONS else event_id
+    """The event a record of this kind is about: none for invitations, which are about all of them."""
+    return None if kind in INVITATION_KINDS else event_id
 
 
 def holds(held: Any, scope: int | None, granted: bool, version: str | None) -> bool:
@@ -155,35 +166,50 @@ class Entry:
 
 
 def overview(rt: Runtime, registration_id: int) -> dict[str, Any]:
-    """For the attendee's page: what holds now (kind -> granted) and the history, newest first."""
+    """For the attendee's page: what holds now (kind -> granted), the history (newest first), whether the
+    person said no to invitations, and their unsubscribe link."""
     with rt.store.session() as session:
         registration = session.get(Registration, registration_id)
         if registration is None:
-            return {"current": {}, "history": []}
+            return {"current": {}, "history": [], "refused": False, "unsubscribe": None}
+        person = registration.person
         slugs = {registration.event_id: session.scalar(select(Event.slug).where(Event.id == registration.event_id))}
         rows = _records(session, registration.person_id, registration.event_id)
+        refused = person.id in unsubscribed_ids(session, [person.id])
+        link = unsubscribe_url(rt.settings, person.id, person.email)
     history = [
         Entry(r.kind, r.granted, r.version, r.source, r.recorded_at, slugs.get(r.event_id) if r.event_id else None)
         for r in rows
     ]
     now = {e.kind: e.granted for e in history}
-    return {"current": now, "history": list(reversed(history))}
+    return {"current": now, "history": list(reversed(history)), "refused": refused, "unsubscribe": link}
 
 
-def unsubscribed_ids(session: Session, person_ids: Iterable[int]) -> set[int]:
-    """Those of the people whose newest future-invitations record is a withdrawal."""
+def invitation_standing(session: Session, person_ids: Iterable[int]) -> dict[int, bool]:
+    """Each person's newest word on being invited again, of either kind: True for a consent to future
+    invitations, False for a no (an unsubscribe, or a withdrawn consent); people who never said anything
+    are left out, and only the organisers' own list may invite them."""
     ids = list(person_ids)
-    out: set[int] = set()
+    latest: dict[int, bool] = {}
     for start in range(0, len(ids), 500):
-        latest: dict[int, bool] = {}
         for person_id, granted in session.execute(
             select(ConsentRecord.person_id, ConsentRecord.granted)
-            .where(ConsentRecord.person_id.in_(ids[start : start + 500]), ConsentRecord.kind == FUTURE_INVITATIONS)
+            .where(ConsentRecord.person_id.in_(ids[start : start + 500]), ConsentRecord.kind.in_(INVITATION_KINDS))
             .order_by(ConsentRecord.id)
         ):
             latest[person_id] = granted
-        out |= {pid for pid, granted in latest.items() if not granted}
-    return out
+    return latest
+
+
+def unsubscribed_ids(session: Session, person_ids: Iterable[int]) -> set[int]:
+    """Those of the people whose newest word on invitations is a no: no campaign invites them, whatever list
+    they are on (a withdrawn consent counts as a no as well: it says as much)."""
+    return {pid for pid, granted in invitation_standing(session, person_ids).items() if not granted}
+
+
+def consented_ids(session: Session, person_ids: Iterable[int]) -> set[int]:
+    """Those of the people who consented to future invitations and have not said no since."""
+    return {pid for pid, granted in invitation_standing(session, person_ids).items() if granted}
 
 
 # --- unsubscribe ------------------------------------------------------------------------------------------
@@ -235,26 +261,35 @@ def peek_unsubscribe(rt: Runtime, token: str) -> Subscription:
 
 
 def unsubscribe(rt: Runtime, token: str, *, source: str = "unsubscribe-link", now: datetime | None = None) -> bool:
-    """Withdraw future invitations for the link's person; False when they were unsubscribed already."""
+    """Take the link's person off the organisers' list, and withdraw their consent to future invitations if
+    they had given it; False when they were unsubscribed already."""
     with rt.store.session() as session:
         person = _person_by_token(session, rt.settings, token)
-        return record(session, person.id, None, FUTURE_INVITATIONS, False, source, now=now)
+        written = record(session, person.id, None, ORGANISER_LIST, False, source, now=now)
+        consent = current(session, person.id, None).get(FUTURE_INVITATIONS)
+        if consent is not None and consent.granted:
+            record(session, person.id, None, FUTURE_INVITATIONS, False, source, now=now)
+        return written
 
 
 def set_choices(
     rt: Runtime, registration_id: int, choices: Mapping[str, bool], source: str, *, now: datetime | None = None
 ) -> int:
-    """Change consents from the attendee's page (kinds of KINDS except the privacy notice); the answers the
-    registration keeps for photos and naming follow, so that the recap sees the same choice."""
+    """Change consents from the attendee's page (kinds of CONSENTS except the privacy notice); the answers the
+    registration keeps for photos and naming follow, so that the recap sees the same choice. A box left
+    unticked that no record ever granted records nothing: not choosing is not a withdrawal."""
     with rt.store.session() as session:
         registration = session.get(Registration, registration_id)
         if registration is None:
             raise LookupError(registration_id)
         written = 0
         answers = dict(registration.answers or {})
+        held = current(session, registration.person_id, registration.event_id)
         for kind, granted in choices.items():
-            if kind == PRIVACY_NOTICE or kind not in KINDS:
+            if kind == PRIVACY_NOTICE or kind not in CONSENTS:
                 raise ValueError(f"{kind!r} cannot be changed here")
+            if not granted and kind not in held:
+                continue
             written += record(session, registration.person_id, registration.event_id, kind, granted, source, now=now)
             field = next((f for f, k in ANSWER_KINDS.items() if k == kind), None)
             if field is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, compose
 from eventkit.mail.delivery import send_recorded
 from eventkit.mail.ical import Invite
-from eventkit.mail.outbox import DeliveryReport, DeliveryResult, Outgoing
+from eventkit.mail.outbox import DeliveryReport, Outgoing
 from eventkit.mail.transport import Transport
 from eventkit.model.invitees import Invitee
 
@@ -122,27 +123,38 @@ _ITS_EMAIL = and_(
 )
 
 
-def _unclaimed(now: datetime, claimant: str | None = None):  # type: ignore[no-untyped-def]
-    """Emails still to send: not sent yet, or claimed by a delivery that died (its lease ran out, or it was
-    an earlier attempt of this same run)."""
-    return OutboxMessage.status.in_(outbox.SENDABLE) | outbox.taken_over(now, claimant)
+def _unclaimed(now: datetime, claimant: str | None = None, dead: Collection[str] = ()):  # type: ignore[no-untyped-def]
+    """Emails still to send: not sent yet, or claimed by a delivery that died (an earlier attempt of this same
+    run, a claimant in `dead`, or one whose lease ran out)."""
+    return OutboxMessage.status.in_(outbox.SENDABLE) | outbox.taken_over(now, claimant, dead)
 
 
-def _work_query(event_id: int):  # type: ignore[no-untyped-def]
+def _work_query(event_id: int, dead: Collection[str] = ()):  # type: ignore[no-untyped-def]
     """Invitations of the event whose email is not yet made, or made and not yet sent."""
     return (
         select(Invitation.id)
         .outerjoin(OutboxMessage, _ITS_EMAIL)
-        .where(Invitation.event_id == event_id, (OutboxMessage.id.is_(None)) | _unclaimed(datetime.now(UTC)))
+        .where(
+            Invitation.event_id == event_id,
+            (OutboxMessage.id.is_(None)) | _unclaimed(datetime.now(UTC), dead=dead),
+        )
         .order_by(Invitation.id)
     )
 
 
-def plan_batches(store: Store, slug: str, batch_size: int) -> list[tuple[int, int]]:
-    """Ranges of invitation ids (first, last) with at most batch_size invitations still to make or send."""
+def claimants(store: Store, slug: str) -> set[str]:
+    """Who holds claims on the event's invitations now (a campaign sending them, or one that died)."""
     with store.session() as session:
         event, _ = load_event(session, slug)
-        ids = list(session.scalars(_work_query(event.id)))
+        return outbox.claimants(session, event_id=event.id, kinds=(KIND,))
+
+
+def plan_batches(store: Store, slug: str, batch_size: int, dead: Collection[str] = ()) -> list[tuple[int, int]]:
+    """Ranges of invitation ids (first, last) with at most batch_size invitations still to make or send
+    (those claimed by the dead claimants in `dead` among them)."""
+    with store.session() as session:
+        event, _ = load_event(session, slug)
+        ids = list(session.scalars(_work_query(event.id, dead)))
     return [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
 
 
@@ -235,7 +247,9 @@ def _store(session: Session, hashes: list[dict[str, Any]], messages: list[dict[s
     return count
 
 
-def _batch_outbox_ids(session: Session, event: Event, first: int, last: int, claimant: str | None = None) -> list[int]:
+def _batch_outbox_ids(
+    session: Session, event: Event, first: int, last: int, claimant: str | None, dead: Collection[str]
+) -> list[int]:
     return list(
         session.scalars(
             select(OutboxMessage.id)
@@ -246,7 +260,7 @@ def _batch_outbox_ids(session: Session, event: Event, first: int, last: int, cla
             .where(
                 OutboxMessage.event_id == event.id,
                 OutboxMessage.kind == KIND,
-                _unclaimed(datetime.now(UTC), claimant),
+                _unclaimed(datetime.now(UTC), claimant, dead),
                 Invitation.id.between(first, last),
             )
             .order_by(OutboxMessage.id)
@@ -254,14 +268,14 @@ def _batch_outbox_ids(session: Session, event: Event, first: int, last: int, cla
     )
 
 
-def _claim(store: Store, ids: Sequence[int], claimant: str | None = None) -> list[Outgoing]:
+def _claim(store: Store, ids: Sequence[int], claimant: str | None, dead: Collection[str]) -> list[Outgoing]:
     """Take the rows among ids that no other delivery has (status `sending`, as eventkit.mail.delivery.claim does):
     two runs of the same campaign at once, on one worker or two, never send the same invitation twice."""
     now = datetime.now(UTC)
     with store.session(write_lock=True) as session:
         query = (
             select(OutboxMessage.id)
-            .where(OutboxMessage.id.in_(ids), _unclaimed(now, claimant))
+            .where(OutboxMessage.id.in_(ids), _unclaimed(now, claimant, dead))
             .order_by(OutboxMessage.id)
         )
         if session.get_bind().dialect.name == "postgresql":
@@ -279,33 +293,46 @@ def _claim(store: Store, ids: Sequence[int], claimant: str | None = None) -> lis
 
 
 async def deliver_batch(
-    store: Store, transport: Transport, slug: str, first: int, last: int, claimant: str | None = None
+    store: Store,
+    transport: Transport,
+    slug: str,
+    first: int,
+    last: int,
+    claimant: str | None = None,
+    dead: Collection[str] = (),
+    stop: threading.Event | None = None,
 ) -> dict[str, int]:
-    """Send what the batch still has to send and record each recipient's outcome as the relay answers.
+    """Send what the batch still has to send and record each recipient's outcome as the relay answers;
+    returns the counts (sent, retry, failed), and the caller decides whether deferrals are retried.
 
     A chunk at a time: claimed (by `claimant`, the flow run), sent over one connection; so a chunk's claim
     is never older than its sending. A delivery that dies leaves at most one chunk claimed, and only its
-    message in flight unrecorded: a retry of the same run takes the claim over at once (another delivery
-    after outbox.CLAIM_LEASE) and sends what was not recorded as sent.
+    message in flight unrecorded: a retry of the same run takes the claim over at once, and so does any
+    delivery once the claimant is known dead (`dead`), any other after outbox.CLAIM_LEASE; it sends what was
+    not recorded as sent. When the relay cannot be reached at all, the rest of the batch is not tried: it
+    waits for a retry with the reason (outbox.defer), for the next run or the delivery sweep. Once `stop` is
+    set (the command was interrupted), nothing more is sent after the message in flight.
     """
     with store.session() as session:
         event, _ = load_event(session, slug)
-        ids = _batch_outbox_ids(session, event, first, last, claimant)
+        ids = _batch_outbox_ids(session, event, first, last, claimant, dead)
 
-    results: list[DeliveryResult] = []
+    counts = {"sent": 0, "retry": 0, "failed": 0}
     for start in range(0, len(ids), CHUNK):
-        chunk = _claim(store, ids[start : start + CHUNK], claimant)
+        if stop is not None and stop.is_set():
+            break
+        chunk = _claim(store, ids[start : start + CHUNK], claimant, dead)
         if not chunk:
             continue  # sent meanwhile, or being sent by another run
-        sent = await send_recorded(store, transport, chunk)
-        results.extend(sent)
-    counts = {"sent": 0, "retry": 0, "failed": 0}
-    for r in results:
-        counts[r.status] += 1
-    if counts["retry"]:
-        raise TransientDeliveryError(
-            f"{counts['retry']} of {len(results)} messages were deferred by the mail server; they will be retried"
-        )
+        results = await send_recorded(store, transport, chunk, stop)
+        for r in results:
+            counts[r.status] += 1
+        down = next((r.detail for r in results if outbox.is_unreachable(r.detail)), None)
+        if down is not None and not any(r.status == "sent" for r in results):
+            rest = ids[start + CHUNK :]
+            with store.writing() as connection:
+                counts["retry"] += outbox.defer(connection, rest, down)
+            break
     return counts
 
 

@@ -2,17 +2,20 @@
 
 Rows are claimed before they are sent (status `sending`, and who claimed them), so that two deliveries
 running at once (the web app's and a Prefect flow run, or two workers) never send the same email twice.
-A claim older than outbox.CLAIM_LEASE belongs to a delivery that died, and so does a claim of an earlier attempt
-of the same flow run: both are taken over. Each recipient's outcome is recorded the moment the relay
-answers, so a delivery killed mid-way leaves at most the one message in flight unrecorded (SMTP cannot
-tell whether it arrived: it is sent again, at least once). Invitations are left to their own flow
-(which sends them in planned batches) unless `kinds` asks for them.
+A claim of an earlier attempt of the same flow run, or of a claimant the caller knows to be dead, is taken
+over at once; any other only when it is older than outbox.CLAIM_LEASE. Each recipient's outcome is recorded
+the moment the relay answers, so a delivery killed mid-way leaves at most the one message in flight
+unrecorded (SMTP cannot tell whether it arrived: it is sent again, at least once). Invitations are left to
+their own flow (which sends them in planned batches) unless `kinds` asks for them; only those a campaign left
+waiting for a retry (deferred, or the relay could not be reached) go with any delivery, so the sweep sends them.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,11 +27,14 @@ from eventkit.db.store import Event, OutboxMessage, Store
 from eventkit.mail import notifications, outbox
 from eventkit.mail.outbox import DeliveryResult, Outgoing
 from eventkit.mail.transport import Transport
-from eventkit.runtime import Runtime
+from eventkit.runtime import Runtime, Slot
 
 CLAIM_SIZE = 50
 # the web app's delivery process yields the CPU to the app's pages and registrations (emails can wait a moment)
 CHILD_NICENESS = 10
+# set when the command is interrupted (Ctrl-C): deliveries stop after the message in flight, since their
+# threads never hear the signal themselves
+STOPPING: Slot[threading.Event] = Slot("deliveries stopping", lambda rt: threading.Event())
 
 
 @dataclass
@@ -41,18 +47,29 @@ class Delivered:
         return {"sent": self.sent, "retry": self.retry, "failed": self.failed}
 
 
-def _due(started: datetime, now: datetime, claimant: str | None):  # type: ignore[no-untyped-def]
+def _due(started: datetime, now: datetime, claimant: str | None, dead: Collection[str]):  # type: ignore[no-untyped-def]
     return (
         (OutboxMessage.status == "pending")
         # a deferred email is tried again by the next delivery, not in a loop by this one
         | ((OutboxMessage.status == "retry") & (OutboxMessage.updated_at < started))
-        | outbox.taken_over(now, claimant)
+        | outbox.taken_over(now, claimant, dead)
     )
 
 
-async def send_recorded(store: Store, transport: Transport, batch: Sequence[Outgoing]) -> list[DeliveryResult]:
+def _kinds(kinds: Sequence[str] | None):  # type: ignore[no-untyped-def]
+    if kinds is not None:
+        return OutboxMessage.kind.in_(kinds)
+    # a campaign's queue is its own, but what it left waiting for a retry is for whichever delivery comes next
+    return (OutboxMessage.kind != "invitation") | (OutboxMessage.status == "retry")
+
+
+async def send_recorded(
+    store: Store, transport: Transport, batch: Sequence[Outgoing], stop: threading.Event | None = None
+) -> list[DeliveryResult]:
     """Send a claimed batch, recording each recipient's outcome as soon as the relay has answered (see the
-    module's docstring); a row the transport did not report on (it stopped early) goes back to the queue."""
+    module's docstring); a row the transport did not report on (it stopped early, or `stop` was set) goes back
+    to the queue."""
+    messages = batch if stop is None else itertools.takewhile(lambda _: not stop.is_set(), batch)
     with store.engine.connect() as connection:
         # one connection for the batch, each outcome one UPDATE committed on its own (no BEGIN and COMMIT
         # around it: a round trip, not four with a checkout from the pool each time), in the store's write turn
@@ -69,7 +86,7 @@ async def send_recorded(store: Store, transport: Transport, batch: Sequence[Outg
                 outbox.record(autocommit, [result])
 
         try:
-            results = await transport.send(batch, on_result=record)
+            results = await transport.send(messages, on_result=record)
         finally:
             if postgres and not connection.invalidated:
                 autocommit.exec_driver_sql("RESET synchronous_commit")  # the connection goes back to the pool
@@ -94,15 +111,12 @@ def claim(
     started: datetime,
     limit: int = CLAIM_SIZE,
     claimant: str | None = None,
+    dead: Collection[str] = (),
 ) -> list[Outgoing]:
     """Take up to `limit` due rows for this delivery (oldest first) and return what to send."""
     now = datetime.now(UTC)
     with store.session(write_lock=True) as session:
-        query = select(OutboxMessage.id).where(_due(started, now, claimant))
-        if kinds is not None:
-            query = query.where(OutboxMessage.kind.in_(kinds))
-        else:
-            query = query.where(OutboxMessage.kind != "invitation")
+        query = select(OutboxMessage.id).where(_due(started, now, claimant, dead), _kinds(kinds))
         if slug is not None:
             query = query.join(Event, Event.id == OutboxMessage.event_id).where(Event.slug == slug)
         query = query.order_by(OutboxMessage.id).limit(limit)
@@ -131,15 +145,17 @@ async def deliver_pending(
     max_messages: int | None = None,
     rt: Runtime | None = None,
     claimant: str | None = None,
+    dead: Collection[str] = (),
 ) -> Delivered:
     """Send every due email (of one event, or all); each recipient's outcome is recorded as it comes.
 
-    `claimant` names this delivery (a Prefect flow run's id): a retry of the same run takes over its claims.
+    `claimant` names this delivery (a Prefect flow run and where it runs): a retry of the same run takes over
+    its claims, and this delivery takes over those of the claimants in `dead`.
     """
     started = datetime.now(UTC)
     done = Delivered()
     while max_messages is None or done.sent + done.retry + done.failed < max_messages:
-        batch = claim(store, rt=rt, slug=slug, kinds=kinds, started=started, claimant=claimant)
+        batch = claim(store, rt=rt, slug=slug, kinds=kinds, started=started, claimant=claimant, dead=dead)
         if not batch:
             break
         last_round = len(batch) < CLAIM_SIZE  # nothing more was due when this batch was claimed
@@ -151,6 +167,15 @@ async def deliver_pending(
         if last_round:
             break  # what came in meanwhile has woken the caller, who delivers it next
     return done
+
+
+def claimants(store: Store, *, slug: str | None = None, kinds: Sequence[str] | None = None) -> set[str]:
+    """Who holds claims on the emails a delivery of this scope would send (to ask whether they still live)."""
+    with store.session() as session:
+        event_id = session.scalar(select(Event.id).where(Event.slug == slug)) if slug is not None else None
+        if slug is not None and event_id is None:
+            return set()
+        return outbox.claimants(session, event_id=event_id, kinds=kinds)
 
 
 def waiting(store: Store, *, slug: str | None = None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -21,14 +21,38 @@ _INSERT_MANY = _INSERT.returning(_OUTBOX.c.id, sort_by_parameter_order=True)
 SENDABLE = ("pending", "retry")
 # a claim (status `sending`) older than this belongs to a delivery that died: another delivery takes it over
 CLAIM_LEASE = timedelta(minutes=10)
+# how a transport's detail begins when it could not hand a message to the relay at all: the relay is down,
+# unreachable, or refused the connection (not a deferral of one message)
+CONNECTION_FAILED = "connection failed:"
+CONNECTION_REFUSED = "connection refused by the server:"
 
 
-def taken_over(now: datetime, claimant: str | None):  # type: ignore[no-untyped-def]
-    """Claims a delivery may take: those whose lease ran out, and those of an earlier attempt of the same
-    claimant (a retried flow run: its earlier attempt is dead, Prefect runs one attempt of a run at a time)."""
+def is_unreachable(detail: str | None) -> bool:
+    """Whether a deferral's detail says the relay could not be reached (see CONNECTION_FAILED)."""
+    return bool(detail) and str(detail).startswith((CONNECTION_FAILED, CONNECTION_REFUSED))
+
+
+def taken_over(now: datetime, claimant: str | None, dead: Collection[str] = ()):  # type: ignore[no-untyped-def]
+    """Claims a delivery may take: those of an earlier attempt of the same claimant (a retried flow run: its
+    earlier attempt is dead, Prefect runs one attempt of a run at a time), those of claimants known to be dead
+    (`dead`: the entry points ask Prefect, or the process, see flows/claims.py), and any whose lease ran out
+    (a claimant nobody could ask about)."""
     claimed = OutboxMessage.status == "sending"
     own = (OutboxMessage.claimed_by == claimant) if claimant else false()
-    return claimed & ((OutboxMessage.updated_at < now - CLAIM_LEASE) | own)
+    gone = OutboxMessage.claimed_by.in_(sorted(dead)) if dead else false()
+    return claimed & ((OutboxMessage.updated_at < now - CLAIM_LEASE) | own | gone)
+
+
+def claimants(session: Session, *, event_id: int | None = None, kinds: Sequence[str] | None = None) -> set[str]:
+    """Who holds claims now (of one event, of some kinds of email), to ask whether they still live."""
+    query = select(OutboxMessage.claimed_by).where(
+        OutboxMessage.status == "sending", OutboxMessage.claimed_by.is_not(None)
+    )
+    if event_id is not None:
+        query = query.where(OutboxMessage.event_id == event_id)
+    if kinds is not None:
+        query = query.where(OutboxMessage.kind.in_(kinds))
+    return {c for c in session.scalars(query.distinct()) if c}
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,16 @@ class DeliveryReport:
     failed: int = 0
     failures: list[tuple[int, str, str]] = field(default_factory=list)  # (outbox id, recipient, reason)
     deferrals: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def not_sent(self) -> int:
+        """Everything still to go out, whoever holds it: waiting in the queue or claimed by a delivery."""
+        return self.waiting + self.in_flight
+
+    @property
+    def unreachable(self) -> str | None:
+        """Why the relay could not be reached, when that is what keeps messages waiting (see is_unreachable)."""
+        return next((reason for _, _, reason in self.deferrals if is_unreachable(reason)), None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +183,21 @@ def record(session: Session | Connection, results: Iterable[DeliveryResult]) -> 
             values["sent_at"] = now
         for start in range(0, len(ids), 500):
             session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids[start : start + 500])).values(values))
+
+
+def defer(connection: Connection, ids: Sequence[int], detail: str) -> int:
+    """Leave messages that were not tried waiting for a retry, with the reason (the relay is unreachable, so
+    the rest of a batch is not tried): the next run or the delivery sweep sends them. Claims of others and
+    outcomes already recorded are left alone; no attempt is counted. Returns how many now wait."""
+    now = utcnow()
+    deferred = 0
+    for start in range(0, len(ids), 500):
+        deferred += connection.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids[start : start + 500]), OutboxMessage.status.in_(SENDABLE))
+            .values(status="retry", last_error=detail, updated_at=now)
+        ).rowcount
+    return deferred
 
 
 def report(session: Session, *, event_id: int, kind: str) -> DeliveryReport:

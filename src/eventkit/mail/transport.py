@@ -16,7 +16,7 @@ from typing import Protocol
 import aiosmtplib
 
 from eventkit.core.settings import SmtpConfig
-from eventkit.mail.outbox import DeliveryResult, Outgoing
+from eventkit.mail.outbox import CONNECTION_FAILED, CONNECTION_REFUSED, DeliveryResult, Outgoing
 from eventkit.runtime import Runtime, Slot
 
 # a connection that drops mid-batch is opened again this often before the rest waits for a retry
@@ -135,9 +135,9 @@ class SmtpTransport:
             try:
                 await client.connect()
             except (aiosmtplib.SMTPException, OSError) as exc:
-                detail = f"connection failed: {exc}"
+                detail = f"{CONNECTION_FAILED} {exc}"
                 if isinstance(exc, aiosmtplib.SMTPResponseException):
-                    detail = f"connection refused by the server: {_reply(exc)}"
+                    detail = f"{CONNECTION_REFUSED} {_reply(exc)}"
                 results.extend(DeliveryResult(m.id, "retry", detail) for m in itertools.chain([current], pending))
                 return results
             try:

@@ -137,16 +137,16 @@ async def consents_submit(request: Request, slug: str, web: WebDep, form: Checke
 def consent_context(web: Web, registration_id: int, fields: Sequence[Any]) -> dict[str, object]:
     """What the personal page's consents section (web/_consents.html) needs."""
     view = consents.overview(web.rt, registration_id)
+    kinds = consents.kinds_of(fields)
     return {
         "consents": SimpleNamespace(
-            kinds=consents.kinds_of(fields),
+            kinds=kinds,
             current=view["current"],
             history=view["history"],
-            # like the answers, a choice nobody made yet counts as no (future invitations: as yes)
-            checked={
-                kind: view["current"].get(kind, kind == consents.FUTURE_INVITATIONS)
-                for kind in consents.kinds_of(fields)
-            },
+            # a box is ticked only when a record grants it: a choice nobody made is no consent
+            checked={kind: view["current"].get(kind) is True for kind in kinds},
+            refused=view["refused"],
+            unsubscribe=view["unsubscribe"],
         )
     }
 
