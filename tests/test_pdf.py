@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from eventkit.core.files import write_atomic
 from eventkit.core.settings import Settings
 from eventkit.documents.pdf import (
     RefusedURL,
@@ -20,7 +21,6 @@ from eventkit.documents.pdf import (
     print_environment,
     render_document,
     render_pdf,
-    write_atomic,
 )
 from tests.conftest import TEMPLATES
 

@@ -23,6 +23,7 @@ from eventkit.db.store import (
     SessionProposal,
     SurveyToken,
 )
+from eventkit.model.retention import policy
 from eventkit.privacy import privacy, retention
 from eventkit.runtime import Runtime
 from tests.conftest import make_settings
@@ -115,7 +116,7 @@ def test_forget_keeps_only_the_funder_record_and_says_so(rt: Runtime, stored: di
     assert report.counts["session_links_removed"] == 1
     [kept] = report.kept
     assert kept["event"] == "funded-past" and "funder" in kept["why"]
-    assert kept["until"] == retention.policy(make_spec_of(rt, "funded-past")).funder_until.date().isoformat()
+    assert kept["until"] == policy(make_spec_of(rt, "funded-past")).funder_until.date().isoformat()
 
     # forget, then export: nothing is found under the address, and no row holds the address or the answers
     assert privacy.export_person(rt, AYSE)["found"] is False

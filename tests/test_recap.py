@@ -18,6 +18,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from eventkit import runtime
+from eventkit.core.files import event_dir
 from eventkit.core.settings import Settings
 from eventkit.core.tokens import new_nonce
 from eventkit.core.validation import ValidationFailed
@@ -161,7 +162,7 @@ def test_a_missing_photo_is_reported_and_nothing_is_kept(rt: runtime.Runtime, tm
     with pytest.raises(ValidationFailed) as info:
         recap.take_input(rt, slug, source / "recap.yaml")
     assert "is not an image eventkit can read" in info.value.render("en")
-    assert not recap.event_dir(rt.settings, slug).joinpath(recap.RECAP_FILE).exists()
+    assert not event_dir(rt.settings, slug).joinpath(recap.RECAP_FILE).exists()
 
 
 # --------------------------------------------------------------------------------------------- content
@@ -174,7 +175,7 @@ def test_recap_per_format(rt: runtime.Runtime, tmp_path: Path, fmt: str) -> None
     add_people(rt, slug, PEOPLE[2:], town="Wolfsburg")
     recap.take_input(rt, slug, EXAMPLES / "recaps" / f"{EXAMPLE[fmt]}.yaml")
     result = recap.render_recap(rt, slug)
-    assert result.path == recap.event_dir(rt.settings, slug) / f"recap-{slug}.pdf"
+    assert result.path == event_dir(rt.settings, slug) / f"recap-{slug}.pdf"
     text = pdf_text(result.path.read_bytes(), tmp_path)
     # every format: cover, programme, figures, the organisations named with consent, the credit line
     assert "Dokumentation" in text and "Ablauf der Veranstaltung" in text and "Teilnahme in Zahlen" in text
@@ -371,7 +372,7 @@ def test_photos_only_when_usable_and_everybody_on_them_consented(rt: runtime.Run
         "photos/04-fremd.jpg",
     ]
     # the photos were scaled and copied into the event's folder, the only folder the PDF may read
-    assert sorted(p.name for p in (recap.event_dir(rt.settings, slug) / "photos").iterdir())[0] == "01-plenum.jpg"
+    assert sorted(p.name for p in (event_dir(rt.settings, slug) / "photos").iterdir())[0] == "01-plenum.jpg"
 
 
 def test_a_long_recap_gets_a_table_of_contents(rt: runtime.Runtime, tmp_path: Path) -> None:

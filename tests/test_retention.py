@@ -14,6 +14,7 @@ import yaml
 from sqlalchemy import func, select, update
 
 from eventkit.consent import consents
+from eventkit.core.files import event_dir
 from eventkit.core.tokens import token_hash
 from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import (
@@ -32,9 +33,9 @@ from eventkit.events.events import save_event
 from eventkit.invitations.invitations import import_invitees
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
+from eventkit.model.retention import add_months, policy
 from eventkit.model.spec import EventSpec, parse_spec
 from eventkit.privacy import retention
-from eventkit.recap.recap import event_dir
 from eventkit.registration import registrations
 from eventkit.runtime import Runtime
 from tests.conftest import TEMPLATES, make_settings
@@ -138,18 +139,18 @@ def ages(rt: Runtime) -> dict[str, EventSpec]:
 
 def test_policy_defaults_and_spec_values() -> None:
     spec = parse_spec(GOOD, TEMPLATES)
-    rules = retention.policy(spec)
+    rules = policy(spec)
     assert rules.funded
     assert rules.personal_until == datetime(2028, 5, 20, 16, 0, tzinfo=UTC)  # 17:00 Berlin (CET), six months on
     assert rules.funder_until == datetime(2037, 11, 20, 16, 0, tzinfo=UTC)
     own = parse_spec(
         GOOD + "retention_months: 3\nfunder_retention_years: 5\nprivacy_notice_version: 2025-03\n", TEMPLATES
     )
-    assert retention.policy(own).personal_until.date() == date(2028, 2, 20)
-    assert retention.policy(own).funder_until.date() == date(2032, 11, 20)
+    assert policy(own).personal_until.date() == date(2028, 2, 20)
+    assert policy(own).funder_until.date() == date(2032, 11, 20)
     assert consents.notice_version(own) == "2025-03"
     assert consents.notice_version(spec) == "1"
-    assert retention.add_months(datetime(2027, 8, 31, tzinfo=UTC), 6) == datetime(2028, 2, 29, tzinfo=UTC)
+    assert add_months(datetime(2027, 8, 31, tzinfo=UTC), 6) == datetime(2028, 2, 29, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -256,7 +257,7 @@ def test_a_second_run_finds_nothing_to_do(rt: Runtime, ages: dict[str, EventSpec
 
 def test_the_funder_record_goes_when_its_time_has_come(rt: Runtime, ages: dict[str, EventSpec]) -> None:
     retention.purge(rt)
-    later = retention.policy(ages["old-funded"]).funder_until + timedelta(days=1)
+    later = policy(ages["old-funded"]).funder_until + timedelta(days=1)
     report = retention.purge(rt, later, slug="old-funded")
     assert [(e.slug, e.stage) for e in report.events] == [("old-funded", "funder record")]
     assert report.events[0].counts["attendance_records_deleted"] == 1

@@ -24,6 +24,7 @@ from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration
 from eventkit.events.changes import UPDATED, enqueue_change, previous_of
 from eventkit.events.events import save_event
+from eventkit.events.series_ref import state_path
 from eventkit.invitations.invitations import import_invitees, plan_batches, prepare_batch
 from eventkit.mail import notifications
 from eventkit.model.invitees import Invitee
@@ -46,7 +47,6 @@ from eventkit.series.series_store import (
     load_stored,
     memberships,
     purge_members,
-    series_path,
     store_series,
 )
 from tests.conftest import EXAMPLES, TEMPLATES
@@ -547,7 +547,7 @@ def test_an_erased_member_leaves_every_series_member_list(rt: runtime.Runtime) -
     assert forget_member(rt.settings, address) == [series.slug]
     members = [m.email for m in load_stored(rt.settings, series.slug).series.members]
     assert address not in members and len(members) == len(series.members) - 1
-    assert address not in series_path(rt.settings, series.slug).read_text(encoding="utf-8")
+    assert address not in state_path(rt.settings, series.slug).read_text(encoding="utf-8")
     assert forget_member(rt.settings, address) == [] and memberships(rt.settings, address) == []
 
 

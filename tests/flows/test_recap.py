@@ -10,6 +10,7 @@ from prefect.input.run_input import run_input_subclass_from_type
 from pydantic import ValidationError
 
 from eventkit import runtime
+from eventkit.core.files import event_dir
 from eventkit.devtools.mailsink import MailSink
 from eventkit.model.base import failure
 from eventkit.model.formats import discover
@@ -36,7 +37,7 @@ def test_recap_from_a_file_then_again_from_the_stored_input(rt: runtime.Runtime,
     state = recap_flow(slug, str(EXAMPLES / "recaps" / "fachvernetzung-gifhorn.yaml"), return_state=True)
     result = state.result()
     assert flow_run_name(state) == f"recap · {slug}"
-    folder = recap.event_dir(rt.settings, slug)
+    folder = event_dir(rt.settings, slug)
     assert Path(result["recap"]) == folder / f"recap-{slug}.pdf" and Path(result["recap"]).is_file()
     assert Path(result["attendance"]) == folder / f"attendance-{slug}.pdf"
     assert (result["attended"], result["thanks_thanks"], result["sent"], result["failed"]) == (3, 3, 3, 0)

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from eventkit import runtime
+from eventkit.core.files import event_dir
 from eventkit.core.settings import PROJECT_ROOT, Settings
 from eventkit.devtools.mailsink import free_port
-from eventkit.recap.recap import event_dir
 from tests.conftest import TEMPLATES
 from tests.flows.test_delivery_server import _healthy, _log_tail, _start, _stop, _worker_started, wait_for
 from tests.test_pdf import pdf_text

@@ -9,13 +9,20 @@ from pathlib import Path
 from eventkit.core.settings import Settings
 
 
+def events_dir(settings: Settings) -> Path:
+    """The folder that holds every event's own folder."""
+    return settings.var_dir / "events"
+
+
 def event_dir(settings: Settings, slug: str) -> Path:
     """The event's own data folder: its recap input, photos, logos and PDFs (the only files a PDF may read)."""
-    return settings.var_dir / "events" / slug
+    return events_dir(settings) / slug
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write the whole file or nothing: a temporary file in the same folder, flushed to disk, then renamed."""
+def write_atomic(path: Path, data: bytes | str) -> Path:
+    """Write the whole file or nothing: a temporary file in the same folder, flushed to disk, then renamed.
+
+    Returns `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -28,3 +35,4 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path

@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 import mimetypes
-import os
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -173,22 +171,6 @@ def render_pdf(
     (and data: URLs) are read. Pass your own `fetcher` to see what was served and refused."""
     document = render_document(html, base_dir=base_dir, allowed_roots=allowed_roots, fetcher=fetcher, variant=variant)
     return document.write_pdf()
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _gender_star(state: StateInline, silent: bool) -> bool:

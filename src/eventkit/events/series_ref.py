@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from eventkit.core.files import event_dir
 from eventkit.core.settings import Settings
 from eventkit.db.store import OutboxMessage
 from eventkit.model.spec import EventSpec
@@ -43,7 +44,7 @@ class SeriesRef:
 
 
 def state_path(settings: Settings, slug: str) -> Path:
-    return settings.var_dir / "events" / slug / STATE_FILE
+    return event_dir(settings, slug) / STATE_FILE
 
 
 def series_ref(settings: Settings, spec: EventSpec) -> SeriesRef | None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -15,6 +13,7 @@ from typing import Protocol
 
 import aiosmtplib
 
+from eventkit.core.files import write_atomic
 from eventkit.core.settings import SmtpConfig
 from eventkit.mail.outbox import CONNECTION_FAILED, CONNECTION_REFUSED, DeliveryResult, Outgoing
 from eventkit.runtime import Runtime, Slot
@@ -66,11 +65,7 @@ class MailDirTransport:
         self.directory.mkdir(parents=True, exist_ok=True)
         results = []
         for msg in messages:
-            target = self.directory / f"{msg.name}.eml"
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(msg.raw)
-            os.replace(tmp, target)
+            target = write_atomic(self.directory / f"{msg.name}.eml", msg.raw)
             results.append(DeliveryResult(msg.id, "sent", str(target)))
             if on_result is not None:
                 on_result(results[-1])

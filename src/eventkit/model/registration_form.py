@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from eventkit.core.i18n import LANGUAGES
 from eventkit.core.validation import N_, Problems, clean_line, has_control
 from eventkit.model.formats import Format, Text
+from eventkit.model.multiday import day_options, per_day
 from eventkit.model.spec import EventSpec
 
 MAX_NAME = 200
@@ -64,8 +65,6 @@ def form_fields(fmt: Format, spec: EventSpec) -> list[FormField]:
     for f in fmt.registration_fields:
         options = f.options
         if f.options_from == "days":  # the event's own days, asked only where the organiser wants it
-            from eventkit.model.multiday import day_options, per_day
-
             if not per_day(spec):
                 continue
             options = day_options(spec)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from eventkit.core.files import event_dir, events_dir
 from eventkit.core.tokens import new_nonce
 from eventkit.db.store import (
     Checkin,
@@ -32,7 +33,11 @@ from eventkit.db.store import (
     WorkingGroupMember,
 )
 from eventkit.mail.mime import AddressError, ascii_address
+from eventkit.privacy import retention
+from eventkit.recap.recap import RECAP_FILE
+from eventkit.registration.registrations import spec_of
 from eventkit.runtime import Runtime
+from eventkit.series.series_store import forget_member, memberships
 
 SURVEY_NOTE = (
     "Survey responses are anonymous: they are stored without any reference to a person, a link or a time "
@@ -62,8 +67,6 @@ def _find(session: Session, email: str) -> Person | None:
 
 def export_person(rt: Runtime, email: str) -> dict[str, Any]:
     """Everything eventkit stores about the person with this address, as JSON-ready data."""
-    from eventkit.series.series_store import memberships
-
     out = _export_from_store(rt, email)
     out["series_memberships"] = memberships(rt.settings, normalise(email))  # the series' standing member lists
     out["found"] = out["found"] or bool(out["series_memberships"])
@@ -227,15 +230,9 @@ class ForgetReport:
 
 def forget_person(rt: Runtime, email: str, *, now: datetime | None = None) -> ForgetReport:
     """Erase the person with this address everywhere, in one transaction; a second run finds nothing."""
-    from eventkit.privacy import retention
-    from eventkit.recap.recap import RECAP_FILE, event_dir
-    from eventkit.registration.registrations import spec_of
-
     now = now or datetime.now(UTC)
     address = normalise(email)
     report = ForgetReport(address, False)
-    from eventkit.series.series_store import forget_member
-
     report.series = forget_member(rt.settings, address)  # the series' standing member lists
     report.found = bool(report.series)
     if report.series:
@@ -299,7 +296,7 @@ def forget_person(rt: Runtime, email: str, *, now: datetime | None = None) -> Fo
             report.person = "deleted"
     # files after the commit: the recap input names recognisable people by address
     photos = 0
-    for folder in (rt.settings.var_dir / "events").glob("*/"):
+    for folder in events_dir(rt.settings).glob("*/"):
         photos += retention.scrub_recap_input(folder / RECAP_FILE, {address})
     counts["recap_photos_unnamed"] = photos
     for slug, for_funder in attended:

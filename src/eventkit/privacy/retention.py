@@ -13,7 +13,6 @@ finds nothing left to do.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from eventkit.consent import consents
+from eventkit.core.files import event_dir, write_atomic
 from eventkit.core.tokens import new_nonce
 from eventkit.db.store import (
     Checkin,
@@ -38,42 +38,15 @@ from eventkit.db.store import (
     SessionProposal,
     SurveyToken,
 )
-from eventkit.model.spec import EventSpec
+from eventkit.events.events import find_event
+from eventkit.model.retention import Policy, policy
+from eventkit.recap.recap import RECAP_FILE
+from eventkit.registration.registrations import spec_of
 from eventkit.runtime import Runtime
+from eventkit.series.series_store import purge_members
 
-DEFAULT_MONTHS = 6
-DEFAULT_FUNDER_YEARS = 10
 SPEC_KEYS = ("privacy_notice_version", "retention_months", "funder_retention_years")
 ANONYMOUS_DOMAIN = "anonymised.invalid"  # RFC 2606: never deliverable
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` later (the month's last day when it is shorter)."""
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-
-
-@dataclass(frozen=True)
-class Policy:
-    """When an event's personal data and its funder record are due for deletion."""
-
-    personal_until: datetime
-    funder_until: datetime
-    funded: bool
-
-    def keeps_attendance(self, now: datetime) -> bool:
-        """Whether a funder record (name and organisation of attendees) is still to be kept at `now`."""
-        return self.funded and now < self.funder_until
-
-
-def policy(spec: EventSpec) -> Policy:
-    months = spec.extra.get("retention_months")
-    years = spec.extra.get("funder_retention_years")
-    months = months if isinstance(months, int) and not isinstance(months, bool) else DEFAULT_MONTHS
-    years = years if isinstance(years, int) and not isinstance(years, bool) else DEFAULT_FUNDER_YEARS
-    end = spec.end.astimezone(UTC)
-    return Policy(add_months(end, months), add_months(end, years * 12), bool(spec.funding))
 
 
 def funder_record(registration: Registration, keep: bool) -> bool:
@@ -184,8 +157,6 @@ def scrub_recap_input(path: Path, emails: set[str] | None) -> int:
             photo["usable"] = False
             changed += 1
     if changed:
-        from eventkit.documents.pdf import write_atomic
-
         write_atomic(path, yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).encode("utf-8"))
     return changed
 
@@ -406,8 +377,6 @@ def _purge_funder(session: Session, event: Event, counts: dict[str, int]) -> set
 
 
 def _files(rt: Runtime, slug: str, *, personal: bool, funder: bool, funded: bool) -> list[Path]:
-    from eventkit.recap.recap import event_dir
-
     folder = event_dir(rt.settings, slug)
     out = []
     if personal:
@@ -426,8 +395,6 @@ def purge(rt: Runtime, now: datetime | None = None, *, slug: str | None = None, 
     with rt.store.session() as session:
         query = select(Event.id).order_by(Event.ends_at, Event.id)
         if slug is not None:
-            from eventkit.events.events import find_event
-
             query = query.where(Event.id == find_event(session, slug).id)
         events = list(session.scalars(query))
     for event_id in events:
@@ -437,16 +404,11 @@ def purge(rt: Runtime, now: datetime | None = None, *, slug: str | None = None, 
             continue
         report.events.append(entry)
     if slug is None:  # the series' member lists, once their last meeting is as long past as their retention
-        from eventkit.series.series_store import purge_members
-
         report.series_members_purged = purge_members(rt.settings, now, dry_run=dry_run)
     return report
 
 
 def _purge_event(rt: Runtime, event_id: int, now: datetime, dry_run: bool) -> EventPurge:
-    from eventkit.recap.recap import RECAP_FILE, event_dir
-    from eventkit.registration.registrations import spec_of
-
     entry: EventPurge | None = None
     files: list[Path] = []
     recap_input: Path | None = None

@@ -7,11 +7,12 @@ from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+from eventkit.core.files import event_dir, write_atomic
 from eventkit.core.i18n import LANGUAGES
-from eventkit.documents.pdf import SafeFetcher, print_environment, render_document, write_atomic
+from eventkit.documents.pdf import SafeFetcher, print_environment, render_document
 from eventkit.events.events import event_view, format_for
 from eventkit.model.multiday import attends, per_day
-from eventkit.recap.recap import Participant, event_dir, has_town, participants
+from eventkit.recap.recap import Participant, has_town, participants
 from eventkit.runtime import Runtime
 
 # lines left empty at the end of each sheet, for people who come without registering

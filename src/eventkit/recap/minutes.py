@@ -11,13 +11,12 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from eventkit.core.files import event_dir, write_atomic
 from eventkit.core.settings import Settings
 from eventkit.db.store import Event
-from eventkit.documents.pdf import write_atomic
 from eventkit.events.events import find_event
 from eventkit.model.minutes import Minutes, load_minutes
 from eventkit.model.spec import EventSpec
-from eventkit.recap.recap import event_dir
 from eventkit.runtime import Runtime
 
 MINUTES_FILE = "minutes.yaml"

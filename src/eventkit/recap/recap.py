@@ -15,13 +15,14 @@ import yaml
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 
+from eventkit.core.files import event_dir, write_atomic
 from eventkit.core.i18n import LANGUAGES
 from eventkit.core.settings import Settings
 from eventkit.core.tokens import signed_token, token_subject, verify_signed
 from eventkit.core.validation import N_, Problems, read_text_file
 from eventkit.core.yamlfile import parse_yaml
 from eventkit.db.store import Event, OutboxMessage, Person, Registration
-from eventkit.documents.pdf import SafeFetcher, print_environment, render_document, write_atomic
+from eventkit.documents.pdf import SafeFetcher, print_environment, render_document
 from eventkit.door import checkins
 from eventkit.events.events import EventNotFound, event_view, find_event, format_for
 from eventkit.mail import outbox
@@ -32,6 +33,8 @@ from eventkit.model.formats import Format
 from eventkit.model.recap import AgendaEntry, Photo, Recap, Session, grid_section, recap_model
 from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
+from eventkit.sessions.sessions import recap_sessions
+from eventkit.survey import evaluation
 
 RECAP_FILE = "recap.yaml"
 THANKS_KIND = "recap-thanks"
@@ -46,11 +49,6 @@ PHOTO_TYPES = {"JPEG", "PNG", "WEBP", "GIF"}
 MAX_PHOTO_BYTES = 30 * 1024 * 1024
 # photos are scaled to this many pixels on their long side: sharp in print, a PDF small enough to send
 PHOTO_MAX_PX = 1600
-
-
-def event_dir(settings: Settings, slug: str) -> Path:
-    """The event's own data folder: its recap input, photos, logos and PDFs (the only files a PDF may read)."""
-    return settings.var_dir / "events" / slug
 
 
 def recap_path(settings: Settings, slug: str) -> Path:
@@ -378,8 +376,6 @@ def recap_html(
     if grid_key is not None:
         # where the sessions were planned on the session board, the published plan with the hosts' notes is the
         # grid of the day (eventkit.sessions.sessions); the input's own grid is for events that did not use it
-        from eventkit.sessions.sessions import recap_sessions
-
         planned = tuple(Session(**entry) for entry in recap_sessions(rt, slug))
         recap = recap.changed(recap_model(fmt), **{grid_key: planned}) if planned else recap
     language = language if language in LANGUAGES else spec.language
@@ -428,8 +424,6 @@ def recap_html(
 def _survey_summary(rt: Runtime, slug: str, language: str) -> SimpleNamespace | None:
     """The follow-up survey's figures, once it is evaluated (closed): a recap made after the evaluation
     includes them. No free text here; that stays in the evaluation PDF."""
-    from eventkit.survey import evaluation
-
     found = evaluation.evaluate(rt, slug, language=language)
     if found is None or not found[0].closed:
         return None

@@ -27,7 +27,7 @@ from eventkit.consent import consents
 from eventkit.core.errors import N_, UserError
 from eventkit.core.tokens import new_nonce, signed_token, token_hash, token_subject, verify_signed
 from eventkit.db.store import Checkin, ConsentRecord, Event, Invitation, Person, Registration, utcnow
-from eventkit.events.events import _SLUG, EventNotFound, find_event
+from eventkit.events.events import _SLUG, EventNotFound, find_event, format_for
 from eventkit.mail import notifications, outbox
 from eventkit.model.registration_form import RegistrationInput, form_fields
 from eventkit.model.spec import EventSpec
@@ -963,8 +963,6 @@ def known_spec(rt: Runtime, slug: str, *, fresh: bool = False) -> tuple[tuple[in
 
 def event_fields(rt: Runtime, spec: EventSpec) -> list[Any]:
     """The registration fields of an event (cached per spec: they are asked for on every registration)."""
-    from eventkit.events.events import format_for
-
     key = (spec.slug, spec.format, json.dumps(spec.extra, sort_keys=True, default=str))
     cached = rt.local(_FIELDS)
     fields = cached.get(key)

@@ -5,30 +5,29 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
 
 from eventkit.consent import consents
+from eventkit.core.files import event_dir, events_dir, write_atomic
 from eventkit.core.render import translate
 from eventkit.core.settings import Settings
 from eventkit.db.store import Event, OutboxMessage, Person
 from eventkit.events.changes import NotCancellable, cancel_event
 from eventkit.events.events import EventCancelled, event_view, format_for, save_event
-from eventkit.events.series_ref import INVITATION, STATE_FILE, invitation_key
+from eventkit.events.series_ref import INVITATION, STATE_FILE, invitation_key, state_path
 from eventkit.invitations.invitations import import_invitees
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, compose
+from eventkit.model.retention import policy
 from eventkit.model.series import Occurrence, Series, meeting_spec, occurrences, rhythm
 from eventkit.model.spec import EventSpec
-from eventkit.recap.recap import event_dir
 from eventkit.runtime import Runtime
 from eventkit.series.series_calendar import SeriesFacts, SeriesInvite
 
@@ -71,10 +70,6 @@ class SeriesChange:
         return self.full or bool(self.skipped or self.moved)
 
 
-def series_path(settings: Settings, slug: str) -> Path:
-    return event_dir(settings, slug) / STATE_FILE
-
-
 @contextmanager
 def _locked(settings: Settings, slug: str) -> Iterator[None]:
     """One writer of a series' state at a time (a weekly plan-series run and an organiser's update)."""
@@ -89,7 +84,7 @@ def _locked(settings: Settings, slug: str) -> Iterator[None]:
 
 
 def load_stored(settings: Settings, slug: str) -> Stored:
-    path = series_path(settings, slug)
+    path = state_path(settings, slug)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -98,10 +93,8 @@ def load_stored(settings: Settings, slug: str) -> Stored:
 
 
 def _write(settings: Settings, stored: Stored) -> None:
-    path = series_path(settings, stored.series.slug)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(stored.to_data(), ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    path = state_path(settings, stored.series.slug)
+    write_atomic(path, json.dumps(stored.to_data(), ensure_ascii=False, indent=1))
 
 
 def store_series(settings: Settings, series: Series) -> SeriesChange:
@@ -450,7 +443,7 @@ def enqueue_updates(rt: Runtime, change: SeriesChange, *, now: datetime | None =
 
 
 def _stored_slugs(settings: Settings) -> list[str]:
-    return sorted(p.parent.name for p in (settings.var_dir / "events").glob(f"*/{STATE_FILE}"))
+    return sorted(p.parent.name for p in events_dir(settings).glob(f"*/{STATE_FILE}"))
 
 
 def active_series(settings: Settings, *, now: datetime | None = None) -> list[str]:
@@ -499,8 +492,6 @@ def purge_members(settings: Settings, now: datetime | None = None, *, dry_run: b
 
     The rule, its exceptions and the calendar's UID stay (the meetings' records refer to them); a series that
     has no end keeps its members, who are the standing invitee list of meetings still to come."""
-    from eventkit.privacy.retention import policy
-
     now = now or datetime.now(UTC)
     purged = []
     for slug in _stored_slugs(settings):

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
 from eventkit.core.errors import UserError
+from eventkit.core.files import event_dir, write_atomic
 from eventkit.core.i18n import LANGUAGES
 from eventkit.core.tokens import new_nonce, signed_token, token_subject, verify_signed
 from eventkit.core.validation import N_, Problem, Problems, ValidationFailed, clean_line, has_control
@@ -36,7 +37,7 @@ from eventkit.db.store import (
     SessionProposal,
     WorkingGroupMember,
 )
-from eventkit.documents.pdf import SafeFetcher, print_environment, render_pdf, write_atomic
+from eventkit.documents.pdf import SafeFetcher, print_environment, render_pdf
 from eventkit.events.events import event_view, find_event, format_for, public_url
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, compose
@@ -921,8 +922,6 @@ def plan_view(plan_: PublishedPlan, spec: EventSpec) -> SimpleNamespace:
 
 def plan_pdf(rt: Runtime, slug: str, language: str | None = None, *, out: Path | None = None) -> Path:
     """The published plan as a landscape wall poster (A3), cached per plan version and language."""
-    from eventkit.recap.recap import event_dir  # the event's own folder (recap imports this module lazily)
-
     plan_ = published(rt, slug)
     if plan_ is None:
         raise NotPublished(slug)

@@ -21,7 +21,9 @@ from typing import Any
 from babel.numbers import format_decimal, format_percent
 from markupsafe import Markup
 
+from eventkit.core.files import event_dir, write_atomic
 from eventkit.core.i18n import gettext_for, normalise_language
+from eventkit.documents.pdf import print_environment, render_pdf
 from eventkit.events.events import event_view, find_event, format_for
 from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
@@ -31,13 +33,6 @@ CHART_WIDTH = 480
 CHART_LABEL_WIDTH = 180
 CHART_ROW = 22
 CHART_LABEL_CHARS = 30
-
-
-def event_dir(rt: Runtime, slug: str) -> Path:
-    """The event's data folder (var/events/<slug>), where the evaluation's files are written."""
-    from eventkit.recap.recap import event_dir as folder  # one definition of the folder, kept by the recap
-
-    return folder(rt.settings, slug)
 
 
 @dataclass(frozen=True)
@@ -353,8 +348,6 @@ def evaluate(
 
 
 def evaluation_html(rt: Runtime, slug: str, evaluation: Evaluation) -> str:
-    from eventkit.documents.pdf import print_environment
-
     with rt.store.session() as session:
         event = find_event(session, slug)
         spec = EventSpec.from_data(event.spec)
@@ -381,13 +374,11 @@ def write_outputs(
     rt: Runtime, slug: str, *, out_dir: Path | None = None, language: str | None = None, pdf: bool = True
 ) -> Outputs | None:
     """survey-<slug>.csv and evaluation-<slug>.pdf in the event's folder (or out_dir); None: no survey."""
-    from eventkit.documents.pdf import render_pdf, write_atomic
-
     found = evaluate(rt, slug, language=language)
     if found is None:
         return None
     evaluation, definition, answers, days = found
-    folder = out_dir or event_dir(rt, slug)
+    folder = out_dir or event_dir(rt.settings, slug)
     folder.mkdir(parents=True, exist_ok=True)
     data = csv_bytes(definition, answers, days, language=evaluation.language, min_group=evaluation.min_group)
     csv_path = write_atomic(folder / f"survey-{slug}.csv", data)

@@ -18,8 +18,8 @@ from eventkit.consent import consents
 from eventkit.core.validation import ValidationFailed
 from eventkit.events.events import calendar_event, load_event
 from eventkit.mail.ical import Invite
+from eventkit.model import retention
 from eventkit.model.registration_form import label_of, parse_registration
-from eventkit.privacy import retention
 from eventkit.registration import registrations
 from eventkit.web.deps import Language, LimitedForm, WebDep
 from eventkit.web.forms import field_errors, form_context
