@@ -16,9 +16,9 @@ from eventkit.core.settings import Settings
 from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import OutboxMessage
 from eventkit.invitations import invitations
+from eventkit.minutes.minutes import open_tasks, stored_minutes, take_input
 from eventkit.model.minutes import parse_minutes
 from eventkit.model.series_file import load_series
-from eventkit.recap.minutes import open_tasks, stored_minutes, take_input
 from eventkit.series.series_store import create_meetings, store_series
 from tests.conftest import EXAMPLES, TEMPLATES
 

@@ -13,8 +13,8 @@ from eventkit import runtime
 from eventkit.cli.lazy import LazyFunction
 from eventkit.cli.messages import _, user_errors
 from eventkit.core.settings import Settings
+from eventkit.minutes.minutes import take_input
 from eventkit.model.series_file import load_series
-from eventkit.recap.minutes import take_input
 from eventkit.series import series_store
 
 send_series_invitation = LazyFunction("flows.series:send_series_invitation")

@@ -25,6 +25,7 @@ from eventkit.mail.delivery import send_recorded
 from eventkit.mail.ical import Invite
 from eventkit.mail.outbox import DeliveryReport, Outgoing
 from eventkit.mail.transport import Transport
+from eventkit.minutes.minutes import for_invitation
 from eventkit.model.invitees import Invitee
 
 KIND = "invitation"
@@ -173,9 +174,7 @@ def prepare_batch(store: Store, settings: Settings, renderer: Renderer, slug: st
         if not rows:
             return 0
         view = event_view(spec, fmt)
-        from eventkit.recap.minutes import for_invitation  # a series meeting lists the open tasks of earlier meetings
-
-        open_tasks = for_invitation(session, settings, spec)
+        open_tasks = for_invitation(session, settings, spec)  # a series meeting lists the earlier ones' open tasks
         # a series' members hold the series in their calendars: theirs is this meeting's instance of it
         ref = series_ref(settings, spec)
         holding = holders(session, ref.slug, [p.id for _, p in rows]) if ref else set()

@@ -1,1 +1,1 @@
-"""After the event: the recap, the attendance list, minutes and figures."""
+"""After the event: the recap, the attendance list and figures."""

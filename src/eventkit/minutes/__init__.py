@@ -1,0 +1,1 @@
+"""Minutes of a meeting: its decisions and tasks, and the open tasks a series' next invitation lists."""
