@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+import eventkit.features  # noqa: F401 - as every entry point: each feature's email kinds are registered
 from eventkit.core.settings import PROJECT_ROOT, Settings, SmtpConfig
 from eventkit.db.store import Store
 from eventkit.devtools.mailsink import MailSink

@@ -20,9 +20,10 @@ from sqlalchemy import func, select
 from eventkit.core.tokens import token_hash
 from eventkit.db.store import Invitation, OutboxMessage, Person, Registration
 from eventkit.events.events import EventNotFound, save_event
-from eventkit.mail import notifications
+from eventkit.mail import kinds
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import parse_spec
+from eventkit.registration import emails as registration_emails
 from eventkit.registration import registrations
 from eventkit.registration.registrations import InvalidLink, RegistrationClosed, confirm, counts, submit
 from eventkit.runtime import Runtime
@@ -74,7 +75,7 @@ def invite(rt: Runtime, slug: str, people: list[RegistrationInput]) -> dict[str,
 def emails(rt: Runtime, kind: str | None = None) -> list[Message]:
     """The emails in the outbox, rendered as the delivery renders them before sending."""
     with rt.store.session() as s:
-        notifications.render_pending(rt, list(s.scalars(select(OutboxMessage.id))))
+        kinds.render_pending(rt, list(s.scalars(select(OutboxMessage.id))))
     with rt.store.session() as s:
         query = select(OutboxMessage.raw).order_by(OutboxMessage.id)
         if kind:
@@ -333,7 +334,7 @@ def test_rendering_a_batch_of_emails_leaves_the_database_free_for_registrations(
         someone = person(i, names[i])
         submit(rt, slug, someone, invitation_token=invite(rt, slug, [someone])[someone.email], now=BEFORE_DEADLINE)
     written: list[str] = []
-    build = notifications._build
+    build = registration_emails._build
 
     def build_then_write_elsewhere(*args, **kwargs):  # type: ignore[no-untyped-def]
         out = build(*args, **kwargs)
@@ -348,10 +349,10 @@ def test_rendering_a_batch_of_emails_leaves_the_database_free_for_registrations(
             other.close()
         return out
 
-    monkeypatch.setattr(notifications, "_build", build_then_write_elsewhere)
+    monkeypatch.setattr(registration_emails, "_build", build_then_write_elsewhere)
     with rt.store.session() as s:
         ids = list(s.scalars(select(OutboxMessage.id)))
-    notifications.render_pending(rt, ids)
+    kinds.render_pending(rt, ids)
     assert written == ["ok", "ok", "ok"]
     with rt.store.session() as s:
         rendered = s.execute(select(OutboxMessage.recipient, OutboxMessage.raw).order_by(OutboxMessage.id)).all()

@@ -21,7 +21,7 @@ from eventkit.core.tokens import token_hash
 from eventkit.db.store import Event, Invitation, OutboxMessage, Person
 from eventkit.devtools.samples import sample_context
 from eventkit.events.events import save_event
-from eventkit.mail import notifications
+from eventkit.mail import kinds
 from eventkit.model.formats import discover
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import parse_spec
@@ -160,7 +160,7 @@ def reminder_rows(rt: Runtime) -> list[OutboxMessage]:
 
 def rendered(rt: Runtime) -> dict[str, EmailMessage]:
     """The reminders as the delivery renders them, by recipient."""
-    notifications.render_pending(rt, [r.id for r in reminder_rows(rt)])
+    kinds.render_pending(rt, [r.id for r in reminder_rows(rt)])
     return {
         r.recipient: email.message_from_bytes(r.raw, policy=email.policy.default)  # type: ignore[misc]
         for r in reminder_rows(rt)

@@ -26,7 +26,7 @@ from eventkit.events.changes import UPDATED, enqueue_change, previous_of
 from eventkit.events.events import save_event
 from eventkit.events.series_ref import state_path
 from eventkit.invitations.invitations import import_invitees, plan_batches, prepare_batch
-from eventkit.mail import notifications
+from eventkit.mail import kinds
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.series import occurrences, rhythm
@@ -403,7 +403,7 @@ def invitation_token(rt: runtime.Runtime, slug: str, recipient: str) -> str:
 def render_all(rt: runtime.Runtime) -> None:
     with rt.store.session() as session:
         ids = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.raw.is_(None))))
-    notifications.render_pending(rt, ids)
+    kinds.render_pending(rt, ids)
 
 
 @pytest.fixture

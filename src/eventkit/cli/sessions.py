@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+import eventkit.features  # noqa: F401 - every feature registers its email kinds before the command delivers
 from eventkit import runtime
 from eventkit.cli.messages import _, current_language, user_errors
 from eventkit.core.settings import Settings

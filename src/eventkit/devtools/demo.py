@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+import eventkit.features  # noqa: F401 - every feature registers its email kinds before the demo delivers
 from eventkit import runtime
 from eventkit.core.errors import N_
 from eventkit.core.settings import PROJECT_ROOT, Settings

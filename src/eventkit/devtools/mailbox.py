@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import select
 
+import eventkit.features  # noqa: F401 - every feature registers its email kinds before the demo delivers
 from eventkit.db.store import OutboxMessage, Person
 from eventkit.events.events import load_event
 from eventkit.mail import delivery

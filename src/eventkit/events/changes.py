@@ -18,12 +18,11 @@ from typing import Any
 from sqlalchemy import select
 
 from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration
-from eventkit.events.events import calendar_event, event_view, find_event, format_for
+from eventkit.events.events import calendar_event, event_view, find_event, format_for, links
 from eventkit.events.series_ref import holders, series_ref
 from eventkit.mail import outbox
 from eventkit.mail.compose import Recipient, compose
 from eventkit.mail.ical import Invite
-from eventkit.mail.notifications import links
 from eventkit.model.registration_form import answers_summary, form_fields
 from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
@@ -139,7 +138,7 @@ def enqueue_change(
                 invites[language, held] = Invite(
                     calendar_event(event, spec, settings, language, ref if held else None), method, dtstamp=now
                 )
-            own = links(rt, spec.slug, registration if registration is not None else None)
+            own = links(settings, spec.slug, registration)
             recipient = Recipient(person.name, person.email, person.organisation, language)
             registered = registration is not None and registration.status == "registered"
             context = {

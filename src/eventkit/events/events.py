@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from eventkit.core.errors import N_, UserError
 from eventkit.core.render import translate
 from eventkit.core.settings import Settings
+from eventkit.core.tokens import signed_token
 from eventkit.db.store import Event, Invitation, Registration, Store
 from eventkit.events.series_ref import SeriesRef
 from eventkit.mail.ical import CalendarEvent
@@ -133,6 +135,24 @@ def format_for(settings: Settings, name: str) -> Format:
 
 def public_url(settings: Settings, slug: str) -> str:
     return f"{settings.base_url}/e/{slug}"
+
+
+def links(settings: Settings, slug: str, registration: Registration | None) -> SimpleNamespace:
+    """The links an email about the event carries: its page, the form, its calendar file, and with a
+    registration that person's own links (to manage the registration, to confirm a request)."""
+    base = settings.base_url
+    manage = confirm = None
+    if registration is not None:
+        secret, nonce = settings.secret_key, registration.token_nonce
+        manage = f"{base}/e/{slug}/manage?t={signed_token(secret, 'manage', registration.id, nonce)}"
+        confirm = f"{base}/e/{slug}/confirm?t={signed_token(secret, 'confirm', registration.id, nonce)}"
+    return SimpleNamespace(
+        event=public_url(settings, slug),
+        register=f"{base}/e/{slug}/register",
+        ics=f"{base}/e/{slug}/event.ics",
+        manage=manage,
+        confirm=confirm,
+    )
 
 
 def calendar_event(

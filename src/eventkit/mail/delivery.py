@@ -12,10 +12,11 @@ waiting for a retry (deferred, or the relay could not be reached) go with any de
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,9 +25,10 @@ from sqlalchemy import func, select, update
 from eventkit import runtime
 from eventkit.core.settings import Settings
 from eventkit.db.store import Event, OutboxMessage, Store
-from eventkit.mail import notifications, outbox
+from eventkit.mail import outbox
+from eventkit.mail.kinds import render_pending
 from eventkit.mail.outbox import DeliveryResult, Outgoing
-from eventkit.mail.transport import Transport
+from eventkit.mail.transport import Transport, transport_for
 from eventkit.runtime import Runtime, Slot
 
 CLAIM_SIZE = 50
@@ -130,8 +132,8 @@ def claim(
             .where(OutboxMessage.id.in_(ids))
             .values(status="sending", updated_at=now, claimed_by=claimant)
         )
-    # rendered now, outside the claim's lock: registration emails are stored unrendered (see notifications)
-    notifications.render_pending(rt or runtime.get(), ids)
+    # rendered now, outside the claim's lock: registration emails are stored unrendered (see eventkit.mail.kinds)
+    render_pending(rt or runtime.get(), ids)
     with store.session() as session:
         return outbox.sendable(session, ids, statuses=("sending",))
 
@@ -191,16 +193,22 @@ def waiting(store: Store, *, slug: str | None = None) -> int:
         return session.scalar(query) or 0
 
 
+# what a sweep does before it delivers, registered by the features (registration: unconfirmed requests lapse)
+_sweeps: list[Callable[[Runtime], object]] = []
+
+
+def on_sweep(hook: Callable[[Runtime], object]) -> None:
+    """Run `hook` at the start of every sweep of deliver_once (once, however often it is registered)."""
+    if hook not in _sweeps:
+        _sweeps.append(hook)
+
+
 def deliver_once(rt: Runtime, sweep: bool = False) -> dict[str, int]:
-    """One delivery of what waits in the outbox, for the web app's inline mode (and, on a sweep, the
-    expiry of unconfirmed registration requests first)."""
-    import asyncio
-
-    from eventkit.mail.transport import transport_for
-    from eventkit.registration import registrations
-
+    """One delivery of what waits in the outbox, for the web app's inline mode (and, on a sweep, what the
+    features registered with on_sweep first)."""
     if sweep:
-        registrations.expire_pending(rt)
+        for hook in _sweeps:
+            hook(rt)
     transport = transport_for(rt)
     with rt.smtp_slots:
         return asyncio.run(deliver_pending(rt.store, transport, rt=rt)).as_dict()

@@ -28,9 +28,10 @@ from eventkit.core.errors import N_, UserError
 from eventkit.core.tokens import new_nonce, signed_token, token_hash, token_subject, verify_signed
 from eventkit.db.store import Checkin, ConsentRecord, Event, Invitation, Person, Registration, utcnow
 from eventkit.events.events import _SLUG, EventNotFound, find_event, format_for
-from eventkit.mail import notifications, outbox
+from eventkit.mail import delivery, outbox
 from eventkit.model.registration_form import RegistrationInput, form_fields
 from eventkit.model.spec import EventSpec
+from eventkit.registration import emails, waitlist
 from eventkit.registration.batch import Desk
 from eventkit.runtime import Runtime, Slot
 
@@ -192,7 +193,7 @@ _UPSERT_PERSON = {"postgresql": _upsert_person("postgresql"), "sqlite": _upsert_
 
 @dataclass(frozen=True)
 class _Ref:
-    """A row as the outbox's email needs it (notifications.enqueue)."""
+    """A row as the outbox's email needs it (emails.enqueue)."""
 
     id: int
     email: str = ""
@@ -216,21 +217,6 @@ def _taken(session: Session, event_id: int) -> int:
         )
         or 0
     )
-
-
-def waitlist_position(session: Session, registration: Registration) -> int | None:
-    """Place on the waiting list, counted from 1, in the order (created_at, id)."""
-    if registration.status != "waitlisted":
-        return None
-    waiting = (Registration.event_id == registration.event_id) & (Registration.status == "waitlisted")
-    # two range counts on (event_id, status, created_at); one OR of both would scan the waiting list
-    up_to = session.scalar(select(func.count()).where(waiting, Registration.created_at <= registration.created_at))
-    tied_after = session.scalar(
-        select(func.count()).where(
-            waiting, Registration.created_at == registration.created_at, Registration.id > registration.id
-        )
-    )
-    return (up_to or 0) - (tied_after or 0)
 
 
 def _new_status(spec: EventSpec, taken: Callable[[], int]) -> str:
@@ -266,13 +252,9 @@ def _outcome(
 ) -> Outcome:
     if created and registration.status == "waitlisted":
         # just put on the list, with the newest time of all: its place is the length of the list
-        position: int | None = session.scalar(
-            select(func.count()).where(
-                Registration.event_id == registration.event_id, Registration.status == "waitlisted"
-            )
-        )
+        position: int | None = waitlist.length(session, registration.event_id)
     else:
-        position = waitlist_position(session, registration)
+        position = waitlist.position(session, registration)
     return Outcome(
         registration.id,
         registration.person_id,
@@ -525,13 +507,11 @@ class _Invited:
         if consents:
             connection.execute(_INSERT_CONSENTS, consents)
         event = _Ref(self._event_id)
-        emails = [
-            notifications.outbox_row(
-                self._rt, event, _Ref(d.person.id, d.person.email), _Ref(i, status=d.status, revision=1)
-            )
+        rows = [
+            emails.outbox_row(self._rt, event, _Ref(d.person.id, d.person.email), _Ref(i, status=d.status, revision=1))
             for d, i in zip(decided, ids, strict=True)
         ]
-        outbox.enqueue(self._session, emails, ids=False)
+        outbox.enqueue(self._session, rows, ids=False)
         secret = self._rt.settings.secret_key
         for d, i in zip(decided, ids, strict=True):
             d.item.outcome = Outcome(
@@ -606,7 +586,7 @@ def _request(
         .scalar_one()
     )
     registration = _Ref(registration_id, status="pending", revision=1, expires_at=expires_at)
-    notifications.enqueue(
+    emails.enqueue(
         session, rt, _Ref(event_id), _Ref(person_id, data.email), registration, now=now,
         recipient_name=data.name, language=language,
     )  # fmt: skip
@@ -633,7 +613,7 @@ def _again(
         # by email, and the page says no more than "look in your mailbox"
         registration.revision += 1
         session.flush()
-        notifications.enqueue(session, rt, event, person, registration, now=now)
+        emails.enqueue(session, rt, event, person, registration, now=now)
         return Outcome(registration.id, person.id, "pending", False)
     registration.answers = data.answers
     registration.cancelled_at = None
@@ -648,7 +628,7 @@ def _again(
         _allocate(session, event, spec, registration, now)
         session.flush()
         consents.record_registration(session, event, spec, person, data.answers, "registration", now=now)
-        notifications.enqueue(session, rt, event, person, registration, now=now)
+        emails.enqueue(session, rt, event, person, registration, now=now)
     else:
         # nothing about an existing person changes before the address owner confirms
         registration.source = "public"
@@ -658,7 +638,7 @@ def _again(
         registration.expires_at = _optin_expiry(spec, now)
         registration.revision += 1
         session.flush()
-        notifications.enqueue(
+        emails.enqueue(
             session, rt, event, person, registration, now=now,
             recipient_name=data.name, language=language,
         )  # fmt: skip
@@ -702,7 +682,7 @@ def confirm(rt: Runtime, slug: str, token: str, *, now: datetime | None = None) 
         session.flush()
         # a public request's consents count once the address owner confirms it
         consents.record_registration(session, event, spec, person, registration.answers or {}, "confirmation", now=now)
-        notifications.enqueue(session, rt, event, person, registration, now=now)
+        emails.enqueue(session, rt, event, person, registration, now=now)
         return _outcome(session, rt, registration, created=True)
 
 
@@ -720,7 +700,7 @@ def peek(rt: Runtime, slug: str, purpose: str, token: str) -> dict[str, Any]:
             "organisation": details.get("organisation") if registration.pending else person.organisation,
             "language": details.get("language") or person.language,
             "answers": dict(registration.answers or {}),
-            "position": waitlist_position(session, registration),
+            "position": waitlist.position(session, registration),
             "expires_at": registration.expires_at,
             "checked_in": registration.checked_in_at is not None,
         }
@@ -761,7 +741,7 @@ def _cancel(session: Session, rt: Runtime, event: Event, registration: Registrat
     registration.cancelled_at = now
     registration.revision += 1
     session.flush()
-    notifications.enqueue(session, rt, event, registration.person, registration, now=now, had_place=had_place)
+    emails.enqueue(session, rt, event, registration.person, registration, now=now, had_place=had_place)
     promoted = _promote(session, rt, event, spec, now) if had_place else None
     return Outcome(registration.id, registration.person_id, "cancelled", True, promoted=promoted)
 
@@ -771,18 +751,13 @@ def _promote(session: Session, rt: Runtime, event: Event, spec: EventSpec, now: 
         return None  # a place freed once the event runs is not given away by email any more
     if spec.capacity is not None and _taken(session, event.id) >= spec.capacity:
         return None
-    first = session.scalars(
-        select(Registration)
-        .where(Registration.event_id == event.id, Registration.status == "waitlisted")
-        .order_by(Registration.created_at, Registration.id)
-        .limit(1)
-    ).first()
+    first = waitlist.first(session, event.id)
     if first is None:
         return None
     first.status = "registered"
     first.revision += 1
     session.flush()
-    notifications.enqueue(session, rt, event, first.person, first, now=now, promoted=True)
+    emails.enqueue(session, rt, event, first.person, first, now=now, promoted=True)
     return first.id
 
 
@@ -836,7 +811,7 @@ def listing(rt: Runtime, slug: str) -> tuple[EventSpec, list[Row]]:
             select(Registration, Person)
             .join(Person, Person.id == Registration.person_id)
             .where(Registration.event_id == event.id)
-            .order_by(Registration.created_at, Registration.id)
+            .order_by(*waitlist.ORDER)  # the waiting list's places are counted along the way
         ).all()
     out = []
     position = 0
@@ -971,3 +946,6 @@ def event_fields(rt: Runtime, spec: EventSpec) -> list[Any]:
             cached.clear()
         fields = cached[key] = form_fields(format_for(rt.settings, spec.format), spec)
     return fields
+
+
+delivery.on_sweep(expire_pending)

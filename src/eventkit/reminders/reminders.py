@@ -1,15 +1,17 @@
 """Reminders before an event: what registered people need on the day, a status note for the waiting list.
 
 Like the registration emails they are written as unrendered outbox rows (one transaction for all of an
-event's reminders) and rendered by the delivery that sends them (notifications.render_pending).
+event's reminders) and rendered by the delivery that sends them, as a variant of those (registration.emails).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from eventkit.db.store import Event, OutboxMessage, Person, Registration
 from eventkit.events.events import find_event
@@ -18,6 +20,7 @@ from eventkit.mail.compose import message_id
 from eventkit.mail.mime import ascii_address
 from eventkit.model.formats import parse_duration
 from eventkit.model.spec import EventSpec
+from eventkit.registration import emails
 from eventkit.runtime import Runtime
 
 KINDS = ("reminder", "reminder-waitlisted")
@@ -30,7 +33,9 @@ def idempotency_key(event: Event, person_id: int, kind: str, reminder: str) -> s
     return f"{event.id}:{person_id}:{kind}:{reminder}:{event.sequence}"
 
 
-def obsolete(event: Event, registration: Registration, now: datetime) -> str | None:
+def obsolete(
+    session: Session, event: Event, registration: Registration, row: OutboxMessage, now: datetime
+) -> str | None:
     """Why a reminder put into the outbox earlier should no longer go out, if it should not."""
     if event.status == "cancelled":
         return "not sent: the event was cancelled after the reminder was scheduled"
@@ -103,3 +108,31 @@ def enqueue_reminders(rt: Runtime, slug: str, reminder: str, now: datetime | Non
             result[kind] += 1
         outbox.enqueue(session, rows)
     return result
+
+
+def _template(row: OutboxMessage, registration: Registration) -> str:
+    # a waiting-list place may have become a place since the reminder was scheduled: say what is true now
+    return KIND_FOR_STATUS[registration.status]
+
+
+def email_context(session: Session, rt: Runtime, spec: EventSpec, row: OutboxMessage, now: datetime) -> dict[str, Any]:
+    """What a reminder says about the time left: its offset in format.yaml, and the days until the start."""
+    label = (row.params or {}).get("reminder")
+    if label is None:
+        return {"reminder": None}
+    days_before = (spec.start.date() - now.astimezone(spec.start.tzinfo).date()).days
+    offset = parse_duration(label) or timedelta(0)
+    return {"reminder": SimpleNamespace(label=label, offset=offset, days_before=max(days_before, 0))}
+
+
+emails.register(
+    KINDS,
+    emails.Variant(
+        template=_template,
+        obsolete=obsolete,
+        context=email_context,
+        waitlisted=frozenset({"reminder-waitlisted"}),
+        with_calendar=frozenset({"reminder"}),
+    ),
+    owner=__name__,
+)

@@ -40,6 +40,7 @@ from eventkit.model.survey import (
     Question,
     definition,
 )
+from eventkit.registration import emails
 from eventkit.runtime import Runtime
 
 KINDS = ("survey-invitation", "survey-reminder")
@@ -481,10 +482,12 @@ def enqueue_reminders(rt: Runtime, slug: str, *, now: datetime | None = None) ->
     return result
 
 
-# --- rendering (called by eventkit.mail.notifications for the survey's emails) ---------------------------------
+# --- rendering (the survey's emails are a variant of the registration emails, rendered at delivery) --------------
 
 
-def obsolete(session: Session, event: Event, row: OutboxMessage, now: datetime) -> str | None:
+def obsolete(
+    session: Session, event: Event, registration: Registration, row: OutboxMessage, now: datetime
+) -> str | None:
     """Why a survey email put into the outbox earlier should not go out any more, if it should not."""
     if event.status == "cancelled":
         return "not sent: the event was cancelled"
@@ -499,16 +502,21 @@ def obsolete(session: Session, event: Event, row: OutboxMessage, now: datetime) 
     return None
 
 
-def email_context(session: Session, rt: Runtime, spec: EventSpec, row: OutboxMessage) -> SimpleNamespace:
+def email_context(session: Session, rt: Runtime, spec: EventSpec, row: OutboxMessage, now: datetime) -> dict[str, Any]:
     """What the survey emails show besides the event: the personal link and until when it is open."""
     token = session.get(SurveyToken, (row.params or {}).get("survey_token_id"))
     survey = session.scalar(select(Survey).where(Survey.event_id == row.event_id))
     assert token is not None and survey is not None  # obsolete() has said so
-    return SimpleNamespace(
-        link=survey_url(rt, spec.slug, token),
-        closes_at=survey.closes_at.astimezone(spec.start.tzinfo),
-        questions=len(survey.definition.get("questions") or []),
-    )
+    return {
+        "survey": SimpleNamespace(
+            link=survey_url(rt, spec.slug, token),
+            closes_at=survey.closes_at.astimezone(spec.start.tzinfo),
+            questions=len(survey.definition.get("questions") or []),
+        )
+    }
+
+
+emails.register(KINDS, emails.Variant(obsolete=obsolete, context=email_context), owner=__name__)
 
 
 # --- simulated answers (eventkit demo) -------------------------------------------------------------------

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from typing import Any
 
+import eventkit.features  # noqa: F401 - every feature registers its email kinds before the app delivers
 from eventkit.mail import delivery
 from eventkit.runtime import Runtime
 
@@ -165,5 +166,6 @@ def _process_context() -> multiprocessing.context.BaseContext:
     but a fork of multiprocessing's fork server, a fresh interpreter that has imported the delivery code
     once; starting a delivery process then takes milliseconds, not the second a new interpreter needs."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["eventkit.mail.delivery"])
+    # eventkit.features: the delivery process renders every feature's emails (their kinds register on import)
+    context.set_forkserver_preload(["eventkit.features", "eventkit.mail.delivery"])
     return context

@@ -1,13 +1,16 @@
-"""The emails of registration (opt-in, confirmed, waiting list, promoted, cancelled), put into the outbox.
+"""The emails of registration (opt-in, confirmed, waiting list, promoted, cancelled): outbox rows, and their rendering.
 
-They are made inside the transaction that changes the registration, so that both happen or neither.
-The reminders (eventkit.reminders.reminders) are stored the same way and rendered here too.
+They are written inside the transaction that changes the registration, so that both happen or neither, and
+rendered by the delivery that sends them (eventkit.mail.kinds). Reminders and the survey's emails are about a
+registration too and are rendered the same way: their features register a Variant of these emails here.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from threading import Lock
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -15,20 +18,17 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from eventkit.core.tokens import signed_token
 from eventkit.db.store import Event, OutboxMessage, Person, Registration
-from eventkit.events.events import calendar_event, event_view, format_for, public_url
+from eventkit.events.events import calendar_event, event_view, format_for, links
 from eventkit.events.series_ref import SeriesRef, holders, series_ref
-from eventkit.mail import outbox
+from eventkit.mail import kinds, outbox
 from eventkit.mail.compose import Recipient, compose, message_id
 from eventkit.mail.ical import Invite
 from eventkit.mail.mime import ascii_address
-from eventkit.model.formats import parse_duration
 from eventkit.model.registration_form import answers_summary, form_fields
 from eventkit.model.spec import EventSpec
-from eventkit.reminders import reminders
+from eventkit.registration import waitlist
 from eventkit.runtime import Runtime, Slot
-from eventkit.survey import survey
 
 KINDS = (
     "registration-optin",
@@ -37,6 +37,47 @@ KINDS = (
     "registration-promoted",
     "registration-cancelled",
 )
+
+
+def _own_kind(row: OutboxMessage, registration: Registration) -> str:
+    return row.kind
+
+
+def _never(session: Session, event: Event, registration: Registration, row: OutboxMessage, now: datetime) -> None:
+    return None
+
+
+def _nothing(session: Session, rt: Runtime, spec: EventSpec, row: OutboxMessage, now: datetime) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the emails of some kinds differ from the registration emails they are rendered like."""
+
+    # the template a row is rendered with now (a reminder follows the registration's status at sending)
+    template: Callable[[OutboxMessage, Registration], str] = _own_kind
+    # why a row written earlier should not go out any more (None: it should)
+    obsolete: Callable[[Session, Event, Registration, OutboxMessage, datetime], str | None] = _never
+    # what the template shows besides the event, the recipient, the links and the registration
+    context: Callable[[Session, Runtime, EventSpec, OutboxMessage, datetime], dict[str, Any]] = _nothing
+    # the templates that show the place on the waiting list, and those that carry the event's calendar entry
+    waitlisted: frozenset[str] = frozenset()
+    with_calendar: frozenset[str] = frozenset()
+
+
+REGISTRATION = Variant(
+    waitlisted=frozenset({"registration-waitlisted"}),
+    with_calendar=frozenset({"registration-confirmed", "registration-promoted"}),
+)
+_variants: dict[str, Variant] = {}
+
+
+def register(names: Iterable[str], variant: Variant, *, owner: str) -> None:
+    """Render the outbox rows of these kinds like the registration emails, as `variant` says."""
+    names = tuple(names)
+    kinds.register(names, render, owner=owner)
+    _variants.update(dict.fromkeys(names, variant))
 
 
 class _Invites:
@@ -75,22 +116,6 @@ def _invite(
         while len(invites.recent) > 64:
             invites.recent.popitem(last=False)
     return invite
-
-
-def links(rt: Runtime, slug: str, registration: Registration | None) -> SimpleNamespace:
-    base = rt.settings.base_url
-    manage = confirm = None
-    if registration is not None:
-        secret, nonce = rt.settings.secret_key, registration.token_nonce
-        manage = f"{base}/e/{slug}/manage?t={signed_token(secret, 'manage', registration.id, nonce)}"
-        confirm = f"{base}/e/{slug}/confirm?t={signed_token(secret, 'confirm', registration.id, nonce)}"
-    return SimpleNamespace(
-        event=public_url(rt.settings, slug),
-        register=f"{base}/e/{slug}/register",
-        ics=f"{base}/e/{slug}/event.ics",
-        manage=manage,
-        confirm=confirm,
-    )
 
 
 class Addressee(Protocol):
@@ -141,7 +166,7 @@ def enqueue(
     """Write the email that tells a person about the registration's new state, as an outbox row.
 
     Only what identifies it is written here, inside the registration's short transaction; the delivery
-    that sends it renders it first (render_pending). Its Message-ID is fixed now.
+    that sends it renders it first (eventkit.mail.kinds.render_pending). Its Message-ID is fixed now.
     """
     row = outbox_row(
         rt,
@@ -193,78 +218,53 @@ def outbox_row(
     }
 
 
-def render_pending(rt: Runtime, ids: list[int]) -> None:
-    """Render the rows among ids that are not rendered yet (a claimed delivery batch)."""
-    if not ids:
-        return
-    now = datetime.now(UTC)
-    # rendering takes a while (milliseconds per email); the rendered emails are written at the end, in one
-    # short write, so that registrations never wait for the rendering
-    with rt.store.session(write_at_end=True) as session:
-        rows = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.raw.is_(None))
-        ).all()
-        # the batch's registrations and people in two queries, not two per email
-        registrations_by_id = {
-            r.id: r
-            for r in session.scalars(
-                select(Registration).where(Registration.id.in_({r.registration_id for r in rows if r.registration_id}))
-            )
-        }
-        people = {
-            p.id: p
-            for p in session.scalars(select(Person).where(Person.id.in_({r.person_id for r in rows if r.person_id})))
-        }
-        specs: dict[int, tuple[Event, EventSpec]] = {}
-        series: dict[int, SeriesRef | None] = {}  # per event: its place in a series, if it is a meeting of one
-        holding: dict[int, set[int]] = {}  # per event: the people whose calendars hold its series
-        # the parts of an email that are the same for everyone ({% shared %}), rendered once per batch
-        shared: dict[tuple[int, str, str], dict[str, Any]] = {}
-        positions: dict[int, dict[int, int]] = {}  # per event: the waiting list's places, one query per batch
-        for row in rows:
-            registration = registrations_by_id.get(row.registration_id) if row.registration_id else None
-            person = people.get(row.person_id) if row.person_id else None
-            if registration is None or person is None or row.event_id is None:
-                row.status, row.last_error = "failed", "the registration of this email no longer exists"
-                continue
-            if row.event_id not in specs:
-                event = session.get(Event, row.event_id)
-                assert event is not None
-                specs[row.event_id] = (event, EventSpec.from_data(event.spec))
-                ref = series[row.event_id] = series_ref(rt.settings, specs[row.event_id][1])
-                batch = {r.person_id for r in rows if r.event_id == row.event_id and r.person_id}
-                holding[row.event_id] = holders(session, ref.slug, batch) if ref else set()
-            event, spec = specs[row.event_id]
-            in_series = series[event.id] if person.id in holding[event.id] else None
-            if row.kind in reminders.KINDS:
-                reason = reminders.obsolete(event, registration, now)
-                if reason is not None:
-                    row.status, row.last_error = "failed", reason
-                    continue
-            if row.kind in survey.KINDS:
-                reason = survey.obsolete(session, event, row, now)
-                if reason is not None:
-                    row.status, row.last_error = "failed", reason
-                    continue
-            language = (row.params or {}).get("language") or person.language or spec.language
-            cache = shared.setdefault((event.id, language, row.kind), {})
-            if registration.status == "waitlisted" and event.id not in positions:
-                positions[event.id] = waitlist_positions(session, event.id)
-            built = _build(
-                session, rt, event, spec, person, registration, row, now, cache, in_series, positions.get(event.id)
-            )
-            row.raw, row.subject, row.smtputf8 = built["raw"], built["subject"], built["smtputf8"]
-
-
-def waitlist_positions(session: Session, event_id: int) -> dict[int, int]:
-    """The place of everyone on the event's waiting list (registration id: place from 1), as
-    registrations.waitlist_position counts it: in the order (created_at, id)."""
-    waiting = session.execute(
-        select(Registration.id)
-        .where(Registration.event_id == event_id, Registration.status == "waitlisted")
-        .order_by(Registration.created_at, Registration.id)
-    ).scalars()
-    return {registration_id: place for place, registration_id in enumerate(waiting, start=1)}
+def render(session: Session, rt: Runtime, rows: Sequence[OutboxMessage], now: datetime) -> None:
+    """Render a delivery batch's unrendered rows of the registered kinds (eventkit.mail.kinds.Render)."""
+    # the batch's registrations and people in two queries, not two per email
+    registrations_by_id = {
+        r.id: r
+        for r in session.scalars(
+            select(Registration).where(Registration.id.in_({r.registration_id for r in rows if r.registration_id}))
+        )
+    }
+    people = {
+        p.id: p
+        for p in session.scalars(select(Person).where(Person.id.in_({r.person_id for r in rows if r.person_id})))
+    }
+    specs: dict[int, tuple[Event, EventSpec]] = {}
+    series: dict[int, SeriesRef | None] = {}  # per event: its place in a series, if it is a meeting of one
+    holding: dict[int, set[int]] = {}  # per event: the people whose calendars hold its series
+    # the parts of an email that are the same for everyone ({% shared %}), rendered once per batch
+    shared: dict[tuple[int, str, str], dict[str, Any]] = {}
+    positions: dict[int, dict[int, int]] = {}  # per event: the waiting list's places, one query per batch
+    for row in rows:
+        registration = registrations_by_id.get(row.registration_id) if row.registration_id else None
+        person = people.get(row.person_id) if row.person_id else None
+        if registration is None or person is None or row.event_id is None:
+            row.status, row.last_error = "failed", "the registration of this email no longer exists"
+            continue
+        if row.event_id not in specs:
+            event = session.get(Event, row.event_id)
+            assert event is not None
+            specs[row.event_id] = (event, EventSpec.from_data(event.spec))
+            ref = series[row.event_id] = series_ref(rt.settings, specs[row.event_id][1])
+            batch = {r.person_id for r in rows if r.event_id == row.event_id and r.person_id}
+            holding[row.event_id] = holders(session, ref.slug, batch) if ref else set()
+        event, spec = specs[row.event_id]
+        in_series = series[event.id] if person.id in holding[event.id] else None
+        variant = _variants[row.kind]
+        reason = variant.obsolete(session, event, registration, row, now)
+        if reason is not None:
+            row.status, row.last_error = "failed", reason
+            continue
+        language = (row.params or {}).get("language") or person.language or spec.language
+        cache = shared.setdefault((event.id, language, row.kind), {})
+        if registration.status == "waitlisted" and event.id not in positions:
+            positions[event.id] = waitlist.positions(session, event.id)
+        built = _build(
+            session, rt, event, spec, person, registration, row, now, cache, in_series, positions.get(event.id)
+        )
+        row.raw, row.subject, row.smtputf8 = built["raw"], built["subject"], built["smtputf8"]
 
 
 def _build(
@@ -281,18 +281,14 @@ def _build(
     positions: dict[int, int] | None = None,
 ) -> dict[str, Any]:
     params = row.params or {}
-    kind = row.kind
-    if kind in reminders.KINDS:
-        # a waiting-list place may have become a place since the reminder was scheduled: say what is true now
-        kind = reminders.KIND_FOR_STATUS[registration.status]
+    variant = _variants[row.kind]
+    kind = variant.template(row, registration)
     language = params.get("language") or person.language or spec.language
     fmt = format_for(rt.settings, spec.format)
     recipient = Recipient(params.get("name") or person.name, person.email, person.organisation, language)
     status = params.get("status") or registration.status
-    own = links(rt, spec.slug, registration)
+    own = links(rt.settings, spec.slug, registration)
     expires = params.get("expires_at")
-    from eventkit.registration.registrations import waitlist_position  # the service module imports this one
-
     context = {
         "event": event_view(spec, fmt),
         "format": SimpleNamespace(
@@ -312,19 +308,18 @@ def _build(
             if kind != "registration-optin"
             else [],
             position=(
-                positions.get(registration.id) if positions is not None else waitlist_position(session, registration)
+                positions.get(registration.id) if positions is not None else waitlist.position(session, registration)
             )
-            if kind in ("registration-waitlisted", "reminder-waitlisted")
+            if kind in variant.waitlisted
             else None,
             calendar_attached=kind == "registration-cancelled" and bool(params.get("had_place")),
         ),
         "optin_expires": datetime.fromisoformat(expires).astimezone(spec.start.tzinfo) if expires else None,
-        "reminder": _reminder(params.get("reminder"), spec, now),
-        "survey": survey.email_context(session, rt, spec, row) if row.kind in survey.KINDS else None,
+        **variant.context(session, rt, spec, row, now),
     }
     invite = None
     partstat = "NEEDS-ACTION"
-    if kind in ("registration-confirmed", "registration-promoted", "reminder"):
+    if kind in variant.with_calendar:
         invite, partstat = _invite(event, spec, rt, "REQUEST", language, now, series), "ACCEPTED"
     elif kind == "registration-cancelled" and params.get("had_place"):
         invite, partstat = _invite(event, spec, rt, "CANCEL", language, now, series), "DECLINED"
@@ -347,9 +342,4 @@ def _build(
     )
 
 
-def _reminder(label: str | None, spec: EventSpec, now: datetime) -> SimpleNamespace | None:
-    """What a reminder says about the time left: its offset in format.yaml, and the days until the start."""
-    if label is None:
-        return None
-    days_before = (spec.start.date() - now.astimezone(spec.start.tzinfo).date()).days
-    return SimpleNamespace(label=label, offset=parse_duration(label) or timedelta(0), days_before=max(days_before, 0))
+register(KINDS, REGISTRATION, owner=__name__)
