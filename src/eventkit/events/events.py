@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +18,7 @@ from eventkit.db.store import Event, Invitation, Registration, Store
 from eventkit.events.series_ref import SeriesRef
 from eventkit.mail.ical import CalendarEvent
 from eventkit.model.formats import Format, discover
+from eventkit.model.slug import is_slug
 from eventkit.model.spec import EventSpec
 
 # a change to any of these moves or changes the calendar entry: SEQUENCE rises (RFC 5546 2.1.4)
@@ -102,15 +102,12 @@ def _apply(event: Event, spec: EventSpec, data: dict[str, Any]) -> None:
     event.spec = data
 
 
-_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-
-
 def find_event(session: Session, slug: str, *, lock: bool = False) -> Event:
     """The event with this slug (row-locked with lock=True on PostgreSQL), else EventNotFound.
 
     A slug that cannot exist (a NUL byte, say, which PostgreSQL refuses to compare) is not looked up.
     """
-    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
+    if not is_slug(slug):
         raise EventNotFound(str(slug)[:100])
     query = select(Event).where(Event.slug == slug)
     event = session.scalar(query.with_for_update() if lock else query)

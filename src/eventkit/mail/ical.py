@@ -19,7 +19,9 @@ from eventkit.mail.mime import ascii_address
 
 PRODID = "-//eventkit//eventkit 0.1//DE"
 _LOCAL_SAFE = "!$&'*+-=^_`{|}~."
-_ATTENDEE_MARK = b"ATTENDEE:mailto:attendee@eventkit.invalid\r\n"
+# the calendar is built once with this ATTENDEE, whose line each recipient's own line then replaces
+ATTENDEE_PLACEHOLDER = "mailto:attendee@eventkit.invalid"
+ATTENDEE_MARK = f"ATTENDEE:{ATTENDEE_PLACEHOLDER}\r\n".encode()
 
 
 def _offsets(tz: ZoneInfo, at: datetime) -> tuple[timedelta, timedelta, str]:
@@ -225,12 +227,12 @@ class Invite:
         organizer = icalendar.vCalAddress(mailto(event.organiser_email))
         organizer.params["CN"] = _param_text(event.organiser_name)
         vevent.add("organizer", organizer)
-        vevent.add("attendee", "mailto:attendee@eventkit.invalid")
+        vevent.add("attendee", ATTENDEE_PLACEHOLDER)
         cal.add_component(vevent)
         data = cal.to_ical()
-        if _ATTENDEE_MARK not in data:
+        if ATTENDEE_MARK not in data:
             raise RuntimeError("icalendar did not keep the attendee placeholder on one line")
-        head, tail = data.split(_ATTENDEE_MARK)
+        head, tail = data.split(ATTENDEE_MARK)
         self._head: bytes = head
         self._tail: bytes = tail
 
@@ -240,16 +242,22 @@ class Invite:
 
     def for_attendee(self, name: str, email: str, partstat: str = "NEEDS-ACTION") -> bytes:
         """The calendar with this recipient as ATTENDEE; partstat ACCEPTED once they have registered."""
-        if partstat not in ("NEEDS-ACTION", "ACCEPTED", "DECLINED"):
-            raise ValueError(f"unsupported PARTSTAT {partstat!r}")
-        address = icalendar.vCalAddress(mailto(email))
-        address.params["CN"] = _param_text(name)
-        address.params["ROLE"] = "REQ-PARTICIPANT"
-        address.params["PARTSTAT"] = partstat
-        # registration happens on the web page: a calendar "accept" must not look like a registration
-        address.params["RSVP"] = "FALSE"
-        line: bytes = Contentline.from_parts("ATTENDEE", address.params, address, sorted=False).to_ical()
-        return self._head + line + b"\r\n" + self._tail
+        return self._head + attendee_line(name, email, partstat) + self._tail
+
+
+def attendee_line(name: str, email: str, partstat: str = "NEEDS-ACTION") -> bytes:
+    """The recipient's ATTENDEE line, with its line break: what takes the place of ATTENDEE_MARK."""
+    if partstat not in ("NEEDS-ACTION", "ACCEPTED", "DECLINED"):
+        raise ValueError(f"unsupported PARTSTAT {partstat!r}")
+    address = icalendar.vCalAddress(mailto(email))
+    address.params["CN"] = _param_text(name)
+    address.params["ROLE"] = "REQ-PARTICIPANT"
+    address.params["PARTSTAT"] = partstat
+    # registration (of an event, of each meeting of a series) happens on the web page: a calendar "accept"
+    # must not look like one
+    address.params["RSVP"] = "FALSE"
+    line: bytes = Contentline.from_parts("ATTENDEE", address.params, address, sorted=False).to_ical()
+    return line + b"\r\n"
 
 
 def mailto(address: str) -> str:

@@ -22,7 +22,8 @@ from eventkit.model.base import Check, Form, Found, Loc, context_of, given, loca
 from eventkit.model.formats import discover
 from eventkit.model.invitees import Invitee, read_invitees
 from eventkit.model.series import MAX_OCCURRENCES, Moved, Series, localise, rule_starts, wall_clock
-from eventkit.model.spec import SLUG_RE, EventSpec, EventSpecModel, Venue, slugify
+from eventkit.model.slug import SLUG_RE
+from eventkit.model.spec import EventSpec, EventSpecModel, Venue, slugify
 from eventkit.model.values import local_datetime
 
 # keys of a series file besides those of an event spec (which describe the first meeting)

@@ -38,6 +38,7 @@ from eventkit.model.base import (
 from eventkit.model.formats import Format, discover
 from eventkit.model.grid import SessionGrid
 from eventkit.model.sections import format_of, section
+from eventkit.model.slug import is_slug
 from eventkit.model.values import MAX_TITLE, local_datetime, spec_text
 
 FIXED_KEYS = (
@@ -57,7 +58,6 @@ FIXED_KEYS = (
     "agenda",
     "description",
 )
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_TEXT = 5000
 
 
@@ -310,7 +310,7 @@ def _agenda(value: Any, info: ValidationInfo) -> tuple[AgendaItem, ...]:
 def _slug(value: Any, info: ValidationInfo) -> str | None:
     slug, fmt, start = raw(value), format_of(info), info.data.get("start")
     if slug is not None:
-        if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 100:
+        if not is_slug(slug):
             raise problem(N_("use only lower-case letters, digits and hyphens (e.g. fachvernetzung-2025-gifhorn)"))
         return slug
     if not (fmt and start):

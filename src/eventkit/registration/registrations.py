@@ -27,9 +27,10 @@ from eventkit.consent import consents
 from eventkit.core.errors import N_, UserError
 from eventkit.core.tokens import new_nonce, signed_token, token_hash, token_subject, verify_signed
 from eventkit.db.store import Checkin, ConsentRecord, Event, Invitation, Person, Registration, utcnow
-from eventkit.events.events import _SLUG, EventNotFound, find_event, format_for
+from eventkit.events.events import EventNotFound, find_event, format_for
 from eventkit.mail import delivery, outbox
 from eventkit.model.registration_form import RegistrationInput, form_fields
+from eventkit.model.slug import is_slug
 from eventkit.model.spec import EventSpec
 from eventkit.registration import emails, waitlist
 from eventkit.registration.batch import Desk
@@ -893,7 +894,7 @@ def _remember(rt: Runtime, key: tuple[int, Any], data: dict[str, Any]) -> EventS
 def _event_head(connection: Connection, slug: str, *, lock: bool = False) -> SqlRow[Any]:
     """The event's id, status and version (updated_at), row-locked with lock=True on PostgreSQL; its spec,
     a large JSON document, is read only when this process has not parsed that version yet (_spec)."""
-    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
+    if not is_slug(slug):
         raise EventNotFound(str(slug)[:100])
     head = connection.execute(_EVENT_HEAD_LOCKED if lock else _EVENT_HEAD, {"slug": slug}).first()
     if head is None:

@@ -7,13 +7,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import icalendar
-from icalendar.parser import Contentline
 
-from eventkit.mail.ical import PRODID, Invite, _param_text, mailto, vtimezone
+from eventkit.mail.ical import (
+    ATTENDEE_MARK,
+    ATTENDEE_PLACEHOLDER,
+    PRODID,
+    Invite,
+    _param_text,
+    attendee_line,
+    mailto,
+    vtimezone,
+)
 from eventkit.model.series import Series, occurrences
 from eventkit.model.spec import Venue
-
-_ATTENDEE_MARK = b"ATTENDEE:mailto:attendee@eventkit.invalid\r\n"
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ class SeriesInvite(Invite):
             organizer.params["CN"] = _param_text(template.organiser.name)
             ev.add("organizer", organizer)
             if method != "PUBLISH":
-                ev.add("attendee", "mailto:attendee@eventkit.invalid")
+                ev.add("attendee", ATTENDEE_PLACEHOLDER)
             return ev
 
         if only is None:
@@ -111,24 +117,15 @@ class SeriesInvite(Invite):
             ev.add("recurrence-id", occ.recurrence_id)
             cal.add_component(ev)
         data: bytes = cal.to_ical()
-        if method != "PUBLISH" and data.count(_ATTENDEE_MARK) != len(cal.walk("VEVENT")):
+        if method != "PUBLISH" and data.count(ATTENDEE_MARK) != len(cal.walk("VEVENT")):
             raise RuntimeError("icalendar did not keep the attendee placeholder on one line")
         self._data = data
 
     def without_attendee(self) -> bytes:
-        return self._data.replace(_ATTENDEE_MARK, b"")
+        return self._data.replace(ATTENDEE_MARK, b"")
 
     def for_attendee(self, name: str, email: str, partstat: str = "NEEDS-ACTION") -> bytes:
-        if partstat not in ("NEEDS-ACTION", "ACCEPTED", "DECLINED"):
-            raise ValueError(f"unsupported PARTSTAT {partstat!r}")
-        address = icalendar.vCalAddress(mailto(email))
-        address.params["CN"] = _param_text(name)
-        address.params["ROLE"] = "REQ-PARTICIPANT"
-        address.params["PARTSTAT"] = partstat
-        # each meeting has its own registration on the web page: a calendar reply is not one
-        address.params["RSVP"] = "FALSE"
-        line: bytes = Contentline.from_parts("ATTENDEE", address.params, address, sorted=False).to_ical()
-        return self._data.replace(_ATTENDEE_MARK, line + b"\r\n")
+        return self._data.replace(ATTENDEE_MARK, attendee_line(name, email, partstat))
 
 
 def _recur(series: Series) -> icalendar.vRecur:
