@@ -52,9 +52,11 @@ test: $(STAMP) services browser print
 test-slow: $(STAMP) services browser print
 	$(BIN)/python -m pytest -m slow
 
+## lint: ruff, and the dependency rule's import-linter contracts ([tool.importlinter] in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests benchmarks
 	$(BIN)/ruff format --check src flows tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

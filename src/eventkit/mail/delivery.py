@@ -203,6 +203,10 @@ def on_sweep(hook: Callable[[Runtime], object]) -> None:
         _sweeps.append(hook)
 
 
+def sweep_hooks() -> tuple[Callable[[Runtime], object], ...]:
+    return tuple(_sweeps)
+
+
 def deliver_once(rt: Runtime, sweep: bool = False) -> dict[str, int]:
     """One delivery of what waits in the outbox, for the web app's inline mode (and, on a sweep, what the
     features registered with on_sweep first)."""
