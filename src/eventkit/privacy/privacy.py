@@ -33,6 +33,7 @@ from eventkit.db.store import (
     WorkingGroupMember,
 )
 from eventkit.mail.mime import AddressError, ascii_address
+from eventkit.model.retention import policy
 from eventkit.privacy import retention
 from eventkit.recap.recap import RECAP_FILE
 from eventkit.registration.registrations import spec_of
@@ -253,7 +254,7 @@ def forget_person(rt: Runtime, email: str, *, now: datetime | None = None) -> Fo
         for registration in registrations:
             event = session.get(Event, registration.event_id)
             assert event is not None
-            rules = retention.policy(spec_of(rt, event))
+            rules = policy(spec_of(rt, event))
             if registration.checked_in_at is not None:
                 attended.append((event.slug, retention.funder_record(registration, rules.keeps_attendance(now))))
             if retention.funder_record(registration, rules.keeps_attendance(now)):
