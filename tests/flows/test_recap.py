@@ -66,7 +66,7 @@ def test_the_attendance_list_never_waits_for_the_recap_input(rt: runtime.Runtime
     mistaken.write_text("summray: Tippfehler\n", encoding="utf-8")
     state = recap_flow(slug, str(mistaken), return_state=True)
     assert state.is_failed()  # the outcomes must be put right before there is a recap ...
-    folder = recap.event_dir(rt.settings, slug)
+    folder = event_dir(rt.settings, slug)
     assert not (folder / f"recap-{slug}.pdf").exists()
     # ... but the attendance list comes from the check-ins alone, and is there already
     text = pdf_text((folder / f"attendance-{slug}.pdf").read_bytes(), tmp_path, layout=False)
