@@ -16,7 +16,7 @@ from eventkit.model.base import failure
 from eventkit.model.formats import Format
 from eventkit.model.recap import Recap, grid_section, recap_model
 from eventkit.recap import attendance, recap
-from eventkit.sessions import sessions as session_board
+from eventkit.sessions.notes import recap_sessions
 from flows.relay import deliver_kinds, retry_on_deferral
 
 # how long a recap run waits for the organiser's form before it gives up (it can be run again)
@@ -128,7 +128,7 @@ def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[floa
         else:
             given = stored
     grid = grid_section(recap.event_format(rt, slug))
-    if grid is not None and given.section(grid) and session_board.recap_sessions(rt, slug):
+    if grid is not None and given.section(grid) and recap_sessions(rt, slug):
         logger.warning(
             "the %s sessions of the recap input for %s are not used: the recap shows the plan published on the "
             "session board, with the hosts' notes",

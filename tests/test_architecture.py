@@ -20,7 +20,7 @@ from eventkit.invitations import invitations
 from eventkit.mail import kinds
 from eventkit.recap import recap
 from eventkit.series import series_store
-from eventkit.sessions import sessions
+from eventkit.sessions.emails import KIND
 from tests.conftest import TEMPLATES
 
 SRC = Path(eventkit.__file__).resolve().parent
@@ -157,7 +157,7 @@ def test_every_email_template_is_rendered_at_delivery_or_by_its_feature() -> Non
     composed = {
         invitations.KIND,
         recap.THANKS_KIND,
-        sessions.KIND,
+        KIND,
         *changes.KINDS,
         *series_store.KINDS,
     }

@@ -209,20 +209,24 @@ def test_a_barcamp_recap_shows_the_sessions_planned_on_the_board(rt: runtime.Run
     """One story: the grid and the notes of the recap are the session plan published on the board and what the
     hosts wrote, whatever grid the recap input has (the demo's session-plan PDF and recap agree)."""
     from eventkit.registration import registrations
-    from eventkit.sessions import sessions
+    from eventkit.sessions.board import set_interest
+    from eventkit.sessions.notes import notes_link, save_notes
+    from eventkit.sessions.planning import plan
+    from eventkit.sessions.proposals import propose
+    from eventkit.sessions.publish import publish
 
     slug = add_event(rt, "barcamp")
     add_people(rt, slug)
     with rt.store.session() as session:
         tokens = [registrations.manage_token(rt, r) for r in session.scalars(select(Registration))]
-    board = sessions.propose(rt, slug, tokens[0], "Partnerschaften verjüngen", "Junge Menschen gewinnen")
-    sessions.propose(rt, slug, tokens[1], "Fördertöpfe für Begegnungen", "EU- und Landesprogramme")
+    board = propose(rt, slug, tokens[0], "Partnerschaften verjüngen", "Junge Menschen gewinnen")
+    propose(rt, slug, tokens[1], "Fördertöpfe für Begegnungen", "EU- und Landesprogramme")
     for token in tokens:
-        sessions.set_interest(rt, slug, token, str(board), True)
-    sessions.plan(rt, slug)
-    sessions.publish(rt, slug)
-    notes = sessions.notes_link(rt, slug, board).split("?t=", 1)[1]
-    sessions.save_notes(rt, slug, board, notes, "Ein Jugendteam mit eigenem Budget.")
+        set_interest(rt, slug, token, str(board), True)
+    plan(rt, slug)
+    publish(rt, slug)
+    notes = notes_link(rt, slug, board).split("?t=", 1)[1]
+    save_notes(rt, slug, board, notes, "Ein Jugendteam mit eigenem Budget.")
     recap.take_input(rt, slug, EXAMPLES / "recaps" / "barcamp-hannover.yaml")
     text = recap_text(rt, slug, tmp_path)
     assert "Tisch Runde 1" in text and "Partnerschaften verjüngen" in text and "Fördertöpfe für Begegnungen" in text

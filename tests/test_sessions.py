@@ -27,7 +27,15 @@ from eventkit.recap import recap
 from eventkit.registration import registrations
 from eventkit.registration.registrations import InvalidLink
 from eventkit.runtime import Runtime
-from eventkit.sessions import sessions
+from eventkit.sessions import planning
+from eventkit.sessions.board import SessionView, board, set_interest
+from eventkit.sessions.emails import KIND, enqueue_plan_emails
+from eventkit.sessions.grid import grid_of, parse_grid_form, set_grid
+from eventkit.sessions.groups import assign_working_groups, working_groups
+from eventkit.sessions.notes import notes_link, notes_session, recap_sessions, save_notes
+from eventkit.sessions.participants import NotRegistered, participant
+from eventkit.sessions.proposals import UnknownSession, import_registration_ideas, propose
+from eventkit.sessions.publish import NotPublished, plan_pdf, publish, published
 from tests.conftest import TEMPLATES, make_settings
 
 DAY = date.today() + timedelta(days=30)
@@ -124,7 +132,7 @@ def camp(rt: Runtime) -> tuple[EventSpec, list[Someone]]:
     return spec, people
 
 
-def titles(views: list[sessions.SessionView]) -> list[str]:
+def titles(views: list[SessionView]) -> list[str]:
     return [v.title for v in views]
 
 
@@ -133,43 +141,43 @@ def titles(views: list[sessions.SessionView]) -> list[str]:
 
 def test_registered_people_propose_and_mark_interest(rt: Runtime, camp: tuple[EventSpec, list[Someone]]) -> None:
     spec, (ayse, dmitri, mohammed, *_rest) = camp
-    first = sessions.propose(rt, spec.slug, ayse.token, "Mehrsprachige Elternarbeit", "Erfahrungen\n\naustauschen")
-    second = sessions.propose(rt, spec.slug, mohammed.token, "العمل مع الأهل", "")
-    assert sessions.propose(rt, spec.slug, ayse.token, "Mehrsprachige Elternarbeit", "") == first  # sent twice
-    sessions.set_interest(rt, spec.slug, dmitri.token, str(first), True)
-    sessions.set_interest(rt, spec.slug, dmitri.token, str(first), True)  # a repeated click counts once
-    sessions.set_interest(rt, spec.slug, mohammed.token, str(first), True)
-    sessions.set_interest(rt, spec.slug, dmitri.token, str(second), True)
-    sessions.set_interest(rt, spec.slug, dmitri.token, str(second), False)
+    first = propose(rt, spec.slug, ayse.token, "Mehrsprachige Elternarbeit", "Erfahrungen\n\naustauschen")
+    second = propose(rt, spec.slug, mohammed.token, "العمل مع الأهل", "")
+    assert propose(rt, spec.slug, ayse.token, "Mehrsprachige Elternarbeit", "") == first  # sent twice
+    set_interest(rt, spec.slug, dmitri.token, str(first), True)
+    set_interest(rt, spec.slug, dmitri.token, str(first), True)  # a repeated click counts once
+    set_interest(rt, spec.slug, mohammed.token, str(first), True)
+    set_interest(rt, spec.slug, dmitri.token, str(second), True)
+    set_interest(rt, spec.slug, dmitri.token, str(second), False)
 
-    views = sessions.board(rt, spec.slug, viewer=dmitri.registration_id)
+    views = board(rt, spec.slug, viewer=dmitri.registration_id)
     assert titles(views) == ["Mehrsprachige Elternarbeit", "العمل مع الأهل"]
     assert [v.interest for v in views] == [2, 0]
     assert views[0].interested and not views[1].interested
     assert views[0].hosts == ("Ayşe Yılmaz",) and views[1].hosts == ("محمد الأحمد",)
     assert views[0].description == "Erfahrungen\n\naustauschen"
-    assert sessions.board(rt, spec.slug, viewer=ayse.registration_id)[0].hosted
+    assert board(rt, spec.slug, viewer=ayse.registration_id)[0].hosted
 
 
 def test_only_people_with_a_place_take_part(rt: Runtime, camp: tuple[EventSpec, list[Someone]]) -> None:
     spec, (ayse, dmitri, *_rest) = camp
     with pytest.raises(InvalidLink):
-        sessions.propose(rt, spec.slug, "1.forged-token-forged-token-forged", "Titel", "")
+        propose(rt, spec.slug, "1.forged-token-forged-token-forged", "Titel", "")
     with rt.store.session() as session:
         nonce = session.scalars(select(SessionProposal.notes_nonce)).first()
     # a token for another purpose (confirm) is no personal link for the board
     confirm = signed_token(rt.settings.secret_key, "confirm", ayse.registration_id, "x" if nonce is None else nonce)
     with pytest.raises(InvalidLink):
-        sessions.participant(rt, spec.slug, confirm)
+        participant(rt, spec.slug, confirm)
     registrations.cancel(rt, spec.slug, dmitri.token)
-    with pytest.raises(sessions.NotRegistered):
-        sessions.propose(rt, spec.slug, dmitri.token, "Titel", "")
-    with pytest.raises(sessions.NotRegistered):
-        sessions.set_interest(rt, spec.slug, dmitri.token, "1", True)
-    with pytest.raises(sessions.UnknownSession):
-        sessions.set_interest(rt, spec.slug, ayse.token, "999", True)
-    with pytest.raises(sessions.UnknownSession):
-        sessions.set_interest(rt, spec.slug, ayse.token, "'; drop table", True)
+    with pytest.raises(NotRegistered):
+        propose(rt, spec.slug, dmitri.token, "Titel", "")
+    with pytest.raises(NotRegistered):
+        set_interest(rt, spec.slug, dmitri.token, "1", True)
+    with pytest.raises(UnknownSession):
+        set_interest(rt, spec.slug, ayse.token, "999", True)
+    with pytest.raises(UnknownSession):
+        set_interest(rt, spec.slug, ayse.token, "'; drop table", True)
 
 
 @pytest.mark.parametrize(
@@ -187,11 +195,11 @@ def test_a_bad_proposal_names_its_field_and_stores_nothing(
 ) -> None:
     spec, (ayse, *_rest) = camp
     with pytest.raises(ValidationFailed) as info:
-        sessions.propose(rt, spec.slug, ayse.token, title, description)
+        propose(rt, spec.slug, ayse.token, title, description)
     assert [p.field for p in info.value.problems] == [field]
     assert info.value.render("de").startswith(german)
     assert info.value.render("en").startswith(field + ": ")
-    assert sessions.board(rt, spec.slug) == []
+    assert board(rt, spec.slug) == []
 
 
 def test_session_ideas_from_the_registration_form_reach_the_board(rt: Runtime) -> None:
@@ -200,14 +208,14 @@ def test_session_ideas_from_the_registration_form_reach_the_board(rt: Runtime) -
     gisela = register(rt, spec, "gisela@example.org", "Gisela Müller", answers=idea)
     ayse = register(rt, spec, "ayse@example.org", "Ayşe Yılmaz")
     # shown before anything was stored (the board's GET changes nothing), under a key of the registration
-    (view,) = sessions.board(rt, spec.slug)
+    (view,) = board(rt, spec.slug)
     assert view.id is None and view.key == f"r{gisela.registration_id}" and view.hosts == ("Gisela Müller",)
     with rt.store.session() as session:
         assert session.scalars(select(SessionProposal)).all() == []
     # marking it takes it over onto the board, once
-    proposal_id = sessions.set_interest(rt, spec.slug, ayse.token, view.key, True)
-    assert sessions.import_registration_ideas(rt, spec.slug) == 0
-    (view,) = sessions.board(rt, spec.slug)
+    proposal_id = set_interest(rt, spec.slug, ayse.token, view.key, True)
+    assert import_registration_ideas(rt, spec.slug) == 0
+    (view,) = board(rt, spec.slug)
     assert (view.id, view.interest, view.description) == (proposal_id, 1, "Ideen für 2028")
 
 
@@ -216,17 +224,17 @@ def test_session_ideas_from_the_registration_form_reach_the_board(rt: Runtime) -
 
 def test_the_grid_comes_from_the_spec_or_the_organiser(rt: Runtime) -> None:
     spec = make_event(rt)
-    grid = sessions.grid_of(rt, spec.slug)
+    grid = grid_of(rt, spec.slug)
     assert grid is not None
     assert [(r.start, r.end) for r in grid.rounds] == [("16:50", "17:50"), ("18:05", "19:05")]
     assert [(r.name, r.capacity) for r in grid.rooms] == [("Lesesaal", 3), ("Tisch 2", 2)]
-    new = sessions.parse_grid_form("16:50-17:50\n18:05–19:05 Uhr\n19:10 - 19:40", "Lesesaal, 20\nCafé: 8\n")
-    sessions.set_grid(rt, spec.slug, new)
-    stored = sessions.grid_of(rt, spec.slug)
+    new = parse_grid_form("16:50-17:50\n18:05–19:05 Uhr\n19:10 - 19:40", "Lesesaal, 20\nCafé: 8\n")
+    set_grid(rt, spec.slug, new)
+    stored = grid_of(rt, spec.slug)
     assert stored == new and len(stored.rounds) == 3 and stored.rooms[1].name == "Café"
 
     plain = make_event(rt, "slug: zweites-barcamp\n" + BARCAMP.split("session_grid:")[0] + "rounds: 2\ntables: 4\n")
-    from_counts = sessions.grid_of(rt, plain.slug)
+    from_counts = grid_of(rt, plain.slug)
     assert from_counts is not None
     assert [r.name for r in from_counts.rooms] == ["Tisch 1", "Tisch 2", "Tisch 3", "Tisch 4"]
     assert {r.capacity for r in from_counts.rooms} == {10}  # 40 places over 4 tables
@@ -234,7 +242,7 @@ def test_the_grid_comes_from_the_spec_or_the_organiser(rt: Runtime) -> None:
 
 def test_grid_form_errors_name_field_and_line() -> None:
     with pytest.raises(ValidationFailed) as info:
-        sessions.parse_grid_form("16:50-17:50\nspäter\n18:00-17:00", "Lesesaal, 20\nCafé\nLesesaal, 4\n")
+        parse_grid_form("16:50-17:50\nspäter\n18:00-17:00", "Lesesaal, 20\nCafé\nLesesaal, 4\n")
     rendered = info.value.render("de").splitlines()
     assert rendered == [
         "rounds: Zeile 2: 'später' ist keine Zeitspanne wie „16:50-17:50“",
@@ -246,7 +254,7 @@ def test_grid_form_errors_name_field_and_line() -> None:
         info.value.render("en").splitlines()[0] == "rounds: line 2: 'später' is not a time span such as \"16:50-17:50\""
     )
     with pytest.raises(ValidationFailed) as info:
-        sessions.parse_grid_form("", "")
+        parse_grid_form("", "")
     assert [p.field for p in info.value.problems] == ["rounds", "rooms"]
 
 
@@ -267,10 +275,10 @@ def test_a_bad_grid_in_the_spec_is_reported_with_its_line() -> None:
 def proposals_with_interest(rt: Runtime, spec: EventSpec, people: list[Someone]) -> dict[str, int]:
     ayse, dmitri, mohammed, gisela, olena = people
     ids = {
-        "eltern": sessions.propose(rt, spec.slug, ayse.token, "Elternarbeit", ""),
-        "jugend": sessions.propose(rt, spec.slug, ayse.token, "Jugendaustausch", ""),
-        "foerder": sessions.propose(rt, spec.slug, dmitri.token, "Fördermittel", ""),
-        "social": sessions.propose(rt, spec.slug, gisela.token, "Social Media", ""),
+        "eltern": propose(rt, spec.slug, ayse.token, "Elternarbeit", ""),
+        "jugend": propose(rt, spec.slug, ayse.token, "Jugendaustausch", ""),
+        "foerder": propose(rt, spec.slug, dmitri.token, "Fördermittel", ""),
+        "social": propose(rt, spec.slug, gisela.token, "Social Media", ""),
     }
     marks = {
         dmitri: ["eltern", "jugend"],
@@ -280,7 +288,7 @@ def proposals_with_interest(rt: Runtime, spec: EventSpec, people: list[Someone])
     }
     for who, wanted in marks.items():
         for name in wanted:
-            sessions.set_interest(rt, spec.slug, who.token, str(ids[name]), True)
+            set_interest(rt, spec.slug, who.token, str(ids[name]), True)
     return ids
 
 
@@ -289,8 +297,8 @@ def test_planning_serves_interest_keeps_hosts_apart_and_is_deterministic(
 ) -> None:
     spec, people = camp
     ids = proposals_with_interest(rt, spec, people)
-    result = sessions.plan(rt, spec.slug)
-    again = sessions.plan(rt, spec.slug)
+    result = planning.plan(rt, spec.slug)
+    again = planning.plan(rt, spec.slug)
     assert result.placements == again.placements
     slots = {int(k): v for k, v in result.placements.items()}
     assert len(slots) == 4 and len(set(slots.values())) == 4
@@ -298,7 +306,7 @@ def test_planning_serves_interest_keeps_hosts_apart_and_is_deterministic(
     assert slots[ids["eltern"]].round != slots[ids["jugend"]].round
     # the most wanted session gets the bigger room
     assert slots[ids["eltern"]].room == "Lesesaal"
-    draft = sessions.draft(rt, spec.slug)
+    draft = planning.draft(rt, spec.slug)
     assert draft.placements == slots and draft.served == result.served and draft.interest == result.interest
     assert result.served <= result.interest
 
@@ -308,47 +316,47 @@ def test_frozen_sessions_stay_when_replanning_and_moves_swap(
 ) -> None:
     spec, people = camp
     ids = proposals_with_interest(rt, spec, people)
-    sessions.plan(rt, spec.slug)
+    planning.plan(rt, spec.slug)
     # the organiser puts "Social Media" into round 1, Lesesaal, by hand: it is frozen there
-    before = sessions.draft(rt, spec.slug).placements
+    before = planning.draft(rt, spec.slug).placements
     occupant = next(k for k, s in before.items() if s == planner.Slot(0, "Lesesaal"))
-    evaluated = sessions.move(rt, spec.slug, ids["social"], 0, "Lesesaal")
+    evaluated = planning.move(rt, spec.slug, ids["social"], 0, "Lesesaal")
     assert evaluated is not None
-    after = sessions.draft(rt, spec.slug)
+    after = planning.draft(rt, spec.slug)
     assert after.placements[ids["social"]] == planner.Slot(0, "Lesesaal")
     assert after.placements[occupant] == before[ids["social"]]  # swapped into the moved session's old place
     assert ids["social"] in after.frozen
-    replanned = sessions.plan(rt, spec.slug)
+    replanned = planning.plan(rt, spec.slug)
     assert replanned.placements[str(ids["social"])] == planner.Slot(0, "Lesesaal")
     # unfrozen, the planner may move it again; frozen again, it stays
-    sessions.freeze(rt, spec.slug, ids["social"], False)
-    assert ids["social"] not in sessions.draft(rt, spec.slug).frozen
-    sessions.freeze(rt, spec.slug, ids["social"], True)
-    assert sessions.plan(rt, spec.slug).placements[str(ids["social"])] == planner.Slot(0, "Lesesaal")
+    planning.freeze(rt, spec.slug, ids["social"], False)
+    assert ids["social"] not in planning.draft(rt, spec.slug).frozen
+    planning.freeze(rt, spec.slug, ids["social"], True)
+    assert planning.plan(rt, spec.slug).placements[str(ids["social"])] == planner.Slot(0, "Lesesaal")
     # a place outside the grid is refused, naming the field; nothing changes
     with pytest.raises(ValidationFailed) as info:
-        sessions.move(rt, spec.slug, ids["social"], 5, "Lesesaal")
+        planning.move(rt, spec.slug, ids["social"], 5, "Lesesaal")
     assert info.value.problems[0].field == "slot"
-    assert sessions.draft(rt, spec.slug).placements[ids["social"]] == planner.Slot(0, "Lesesaal")
+    assert planning.draft(rt, spec.slug).placements[ids["social"]] == planner.Slot(0, "Lesesaal")
     # out of the plan: unplaced and no longer frozen
-    sessions.move(rt, spec.slug, ids["social"], None, None)
-    out = sessions.draft(rt, spec.slug)
+    planning.move(rt, spec.slug, ids["social"], None, None)
+    out = planning.draft(rt, spec.slug)
     assert ids["social"] not in out.placements and ids["social"] not in out.frozen
     with pytest.raises(ValidationFailed):
-        sessions.freeze(rt, spec.slug, ids["social"], True)
+        planning.freeze(rt, spec.slug, ids["social"], True)
 
 
 def test_moving_a_host_into_a_clash_is_explained(rt: Runtime, camp: tuple[EventSpec, list[Someone]]) -> None:
     spec, people = camp
     ids = proposals_with_interest(rt, spec, people)
-    result = sessions.plan(rt, spec.slug)
+    result = planning.plan(rt, spec.slug)
     eltern = result.placements[str(ids["eltern"])]
     other_room = "Tisch 2" if eltern.room == "Lesesaal" else "Lesesaal"
-    evaluated = sessions.move(rt, spec.slug, ids["jugend"], eltern.round, other_room)
+    evaluated = planning.move(rt, spec.slug, ids["jugend"], eltern.round, other_room)
     assert evaluated is not None
     codes = {r.code for r in evaluated.reasons}
     assert "host_double_booked" in codes
-    texts = [planner.describe(r, "de") for r in sessions.draft(rt, spec.slug).reasons]
+    texts = [planner.describe(r, "de") for r in planning.draft(rt, spec.slug).reasons]
     assert any("Ayşe Yılmaz" in t and "leitet in Runde" in t for t in texts)
 
 
@@ -360,25 +368,25 @@ def test_publishing_makes_versions_and_emails_once_per_version(
 ) -> None:
     spec, people = camp
     ids = proposals_with_interest(rt, spec, people)
-    with pytest.raises(sessions.NotPublished):
-        sessions.publish(rt, spec.slug)  # nothing planned yet
-    assert sessions.published(rt, spec.slug) is None
-    sessions.plan(rt, spec.slug)
-    first = sessions.publish(rt, spec.slug)
+    with pytest.raises(NotPublished):
+        publish(rt, spec.slug)  # nothing planned yet
+    assert published(rt, spec.slug) is None
+    planning.plan(rt, spec.slug)
+    first = publish(rt, spec.slug)
     assert first.version == 1 and len(first.entries) == 4
-    assert sessions.publish(rt, spec.slug).version == 1  # unchanged: no new version
-    sent = sessions.enqueue_plan_emails(rt, spec.slug)
+    assert publish(rt, spec.slug).version == 1  # unchanged: no new version
+    sent = enqueue_plan_emails(rt, spec.slug)
     assert sent == {"plan": 5, "already": 0, "version": 1}
-    assert sessions.enqueue_plan_emails(rt, spec.slug) == {"plan": 0, "already": 5, "version": 1}
+    assert enqueue_plan_emails(rt, spec.slug) == {"plan": 0, "already": 5, "version": 1}
 
-    sessions.move(rt, spec.slug, ids["social"], None, None)
-    second = sessions.publish(rt, spec.slug)
+    planning.move(rt, spec.slug, ids["social"], None, None)
+    second = publish(rt, spec.slug)
     assert second.version == 2 and len(second.entries) == 3
-    assert sessions.published(rt, spec.slug) == second
-    assert sessions.enqueue_plan_emails(rt, spec.slug)["plan"] == 5
+    assert published(rt, spec.slug) == second
+    assert enqueue_plan_emails(rt, spec.slug)["plan"] == 5
 
     with rt.store.session() as session:
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == sessions.KIND)).all()
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == KIND)).all()
     assert len(rows) == 10 and all(r.raw for r in rows)
     ayse = next(r for r in rows if r.recipient == "ayse@example.org" and r.params == {"version": 2})
     message = email.message_from_bytes(ayse.raw or b"")
@@ -395,17 +403,17 @@ def test_publishing_makes_versions_and_emails_once_per_version(
 def test_the_wall_poster_has_the_grid(rt: Runtime, camp: tuple[EventSpec, list[Someone]]) -> None:
     spec, people = camp
     proposals_with_interest(rt, spec, people)
-    sessions.plan(rt, spec.slug)
-    sessions.publish(rt, spec.slug)
-    path = sessions.plan_pdf(rt, spec.slug, "de")
+    planning.plan(rt, spec.slug)
+    publish(rt, spec.slug)
+    path = plan_pdf(rt, spec.slug, "de")
     assert path.read_bytes().startswith(b"%PDF")
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True).stdout
     for word in ("Sessionplan", "BarCamp Städtepartnerschaften", "Lesesaal", "Tisch 2", "16:50", "Elternarbeit"):
         assert word in text
     assert "Ayşe Yılmaz" in text
-    assert sessions.plan_pdf(rt, spec.slug, "de") == path  # cached per version
+    assert plan_pdf(rt, spec.slug, "de") == path  # cached per version
     english = subprocess.run(
-        ["pdftotext", str(sessions.plan_pdf(rt, spec.slug, "en")), "-"], capture_output=True, check=True, text=True
+        ["pdftotext", str(plan_pdf(rt, spec.slug, "en")), "-"], capture_output=True, check=True, text=True
     ).stdout
     assert "Session plan" in english and "Round 1" in english
 
@@ -416,23 +424,23 @@ def test_the_wall_poster_has_the_grid(rt: Runtime, camp: tuple[EventSpec, list[S
 def test_host_notes_reach_the_recap(rt: Runtime, camp: tuple[EventSpec, list[Someone]]) -> None:
     spec, people = camp
     ids = proposals_with_interest(rt, spec, people)
-    sessions.plan(rt, spec.slug)
-    sessions.publish(rt, spec.slug)
-    link = sessions.notes_link(rt, spec.slug, ids["eltern"])
+    planning.plan(rt, spec.slug)
+    publish(rt, spec.slug)
+    link = notes_link(rt, spec.slug, ids["eltern"])
     token = link.split("?t=", 1)[1]
-    view = sessions.notes_session(rt, spec.slug, ids["eltern"], token)
+    view = notes_session(rt, spec.slug, ids["eltern"], token)
     assert view.title == "Elternarbeit"
-    sessions.save_notes(rt, spec.slug, ids["eltern"], token, "## Ergebnisse\n\n- Elterncafé <b>monatlich</b>\n")
+    save_notes(rt, spec.slug, ids["eltern"], token, "## Ergebnisse\n\n- Elterncafé <b>monatlich</b>\n")
     # the link is bound to its session and purpose
     with pytest.raises(InvalidLink):
-        sessions.notes_session(rt, spec.slug, ids["jugend"], token)
+        notes_session(rt, spec.slug, ids["jugend"], token)
     with pytest.raises(InvalidLink):
-        sessions.save_notes(rt, spec.slug, ids["eltern"], people[0].token, "x")
+        save_notes(rt, spec.slug, ids["eltern"], people[0].token, "x")
     with pytest.raises(ValidationFailed) as info:
-        sessions.save_notes(rt, spec.slug, ids["eltern"], token, "x" * 20_001)
+        save_notes(rt, spec.slug, ids["eltern"], token, "x" * 20_001)
     assert info.value.problems[0].field == "notes"
 
-    entries = sessions.recap_sessions(rt, spec.slug)
+    entries = recap_sessions(rt, spec.slug)
     assert len(entries) == 4
     eltern = next(e for e in entries if e["title"] == "Elternarbeit")
     assert eltern["host"] == "Ayşe Yılmaz" and eltern["notes"].startswith("## Ergebnisse")
@@ -470,7 +478,7 @@ def test_working_groups_within_capacity_first_choices_first(rt: Runtime) -> None
     ]
     for address, name, first, second in choices:
         register(rt, spec, address, name, answers={"working_group_first": first, "working_group_second": second})
-    result = sessions.assign_working_groups(rt, spec.slug)
+    result = assign_working_groups(rt, spec.slug)
     assert result.unassigned == ()
     counts: dict[str, int] = {}
     for group in result.assignment.values():
@@ -478,13 +486,13 @@ def test_working_groups_within_capacity_first_choices_first(rt: Runtime) -> None
     assert counts["Bildung"] <= 2 and counts["Arbeit"] <= 2 and counts.get("Wohnen", 0) <= 1
     # three want Bildung first (2 places), so 4 of 5 get their first choice, the fifth their second
     assert result.by_rank == (4, 1)
-    groups = sessions.working_groups(rt, spec.slug)
+    groups = working_groups(rt, spec.slug)
     assert list(groups) == ["Bildung", "Arbeit", "Wohnen"]
     assert sum(len(m) for m in groups.values()) == 5
     assert ("Gisela Müller", 1) in groups["Wohnen"]
     # running it again gives the same assignment (replaced, not added)
-    assert sessions.assign_working_groups(rt, spec.slug).assignment == result.assignment
-    assert sum(len(m) for m in sessions.working_groups(rt, spec.slug).values()) == 5
+    assert assign_working_groups(rt, spec.slug).assignment == result.assignment
+    assert sum(len(m) for m in working_groups(rt, spec.slug).values()) == 5
 
 
 def test_working_group_capacity_is_checked_in_the_spec() -> None:

@@ -13,7 +13,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from eventkit.runtime import Runtime
-from eventkit.sessions import sessions
+from eventkit.sessions import board as session_board
+from eventkit.sessions.notes import notes_link
+from eventkit.sessions.planning import plan
+from eventkit.sessions.proposals import propose
+from eventkit.sessions.publish import publish
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_sessions import BARCAMP, PEOPLE, Someone, make_event, register
@@ -145,15 +149,15 @@ def test_propose_a_session_and_mark_interest(
     assert_accessible(other)
     if screen == "phone":
         no_sideways_scroll(other)
-    (view,) = [v for v in sessions.board(site.rt, site.slug) if v.title == title]
+    (view,) = [v for v in session_board.board(site.rt, site.slug) if v.title == title]
     assert view.interest == 1 and view.hosts == (site.people[proposer].name,)
     assert submit(other, other_texts["unmark"].format(title=title)) == 303
-    assert [v.interest for v in sessions.board(site.rt, site.slug) if v.title == title] == [0]
+    assert [v.interest for v in session_board.board(site.rt, site.slug) if v.title == title] == [0]
 
 
 def test_marking_works_with_the_keyboard_alone(page: Page, site: Site) -> None:
     ayse = site.people["ayse@example.org"]
-    sessions.propose(site.rt, site.slug, ayse.token, "Sichtbarkeit der Partnerschaften", "")
+    propose(site.rt, site.slug, ayse.token, "Sichtbarkeit der Partnerschaften", "")
     page.goto(site.board("olena@example.org"))
     button = page.get_by_role("button", name="Ich interessiere mich für „Sichtbarkeit der Partnerschaften“")
     button.focus()
@@ -169,13 +173,13 @@ def test_plan_notes_and_organiser_pages_are_accessible(
 ) -> None:
     people = site.people
     ids = [
-        sessions.propose(site.rt, site.slug, people["ayse@example.org"].token, "Elternarbeit", "Austausch"),
-        sessions.propose(site.rt, site.slug, people["dmitri@example.org"].token, "Фонды и гранты", ""),
-        sessions.propose(site.rt, site.slug, people["m.alahmad@example.org"].token, "العمل مع الأهل", ""),
+        propose(site.rt, site.slug, people["ayse@example.org"].token, "Elternarbeit", "Austausch"),
+        propose(site.rt, site.slug, people["dmitri@example.org"].token, "Фонды и гранты", ""),
+        propose(site.rt, site.slug, people["m.alahmad@example.org"].token, "العمل مع الأهل", ""),
     ]
-    sessions.set_interest(site.rt, site.slug, people["gisela@example.org"].token, str(ids[0]), True)
-    sessions.plan(site.rt, site.slug)
-    sessions.publish(site.rt, site.slug)
+    session_board.set_interest(site.rt, site.slug, people["gisela@example.org"].token, str(ids[0]), True)
+    plan(site.rt, site.slug)
+    publish(site.rt, site.slug)
 
     page = new_page(**PHONE)
     page.goto(f"{site.url}/e/{site.slug}/plan?lang={language}")
@@ -183,7 +187,7 @@ def test_plan_notes_and_organiser_pages_are_accessible(
     assert_accessible(page)
     no_sideways_scroll(page)  # the table scrolls inside its own region, the page does not
 
-    notes = sessions.notes_link(site.rt, site.slug, ids[0]) + f"&lang={language}"
+    notes = notes_link(site.rt, site.slug, ids[0]) + f"&lang={language}"
     page.goto(notes)
     label = {"de": "Notizen", "en": "Notes"}[language]
     page.get_by_label(label, exact=True).fill("## Ergebnisse\n\n- Elterncafé einmal im Monat")

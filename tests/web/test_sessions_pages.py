@@ -17,7 +17,12 @@ from sqlalchemy import func, select
 from eventkit.db.store import OutboxMessage, SessionInterest, SessionPlan, SessionProposal
 from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
-from eventkit.sessions import sessions
+from eventkit.sessions import board as session_board
+from eventkit.sessions import planning
+from eventkit.sessions.emails import KIND
+from eventkit.sessions.notes import notes_link
+from eventkit.sessions.proposals import propose
+from eventkit.sessions.publish import publish
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_sessions import BARCAMP, NETZWERKTREFFEN, PEOPLE, Someone, make_event, register
@@ -74,7 +79,7 @@ def test_propose_and_mark_through_the_board(
     assert "Ihre Session steht auf der Pinnwand" in page.text
     assert "Mehrsprachige Elternarbeit" in page.text and "Ayşe Yılmaz" in page.text
     assert "&lt;b&gt;ohne&lt;/b&gt;" in page.text and "<b>ohne" not in page.text  # escaped
-    (proposal,) = sessions.board(rt, spec.slug)
+    (proposal,) = session_board.board(rt, spec.slug)
 
     html, token = board(client, spec.slug, dmitri, "en")
     assert "I am interested" in html
@@ -114,7 +119,7 @@ def test_without_a_link_the_board_is_read_only(
     client: TestClient, camp: tuple[EventSpec, list[Someone]], rt: Runtime
 ) -> None:
     spec, (ayse, *_rest) = camp
-    sessions.propose(rt, spec.slug, ayse.token, "Sichtbarkeit", "")
+    propose(rt, spec.slug, ayse.token, "Sichtbarkeit", "")
     page = client.get(f"/e/{spec.slug}/sessions")
     assert page.status_code == 200
     assert "Sichtbarkeit" in page.text
@@ -224,11 +229,11 @@ def test_the_organiser_plans_moves_freezes_publishes_and_sends(
     spec, (ayse, dmitri, mohammed, gisela, _olena) = camp
     assert client.get(f"/admin/events/{spec.slug}/sessions").status_code == 401  # not signed in
     ids = [
-        sessions.propose(rt, spec.slug, ayse.token, "Elternarbeit", ""),
-        sessions.propose(rt, spec.slug, dmitri.token, "Fördermittel", ""),
-        sessions.propose(rt, spec.slug, gisela.token, "Social Media", ""),
+        propose(rt, spec.slug, ayse.token, "Elternarbeit", ""),
+        propose(rt, spec.slug, dmitri.token, "Fördermittel", ""),
+        propose(rt, spec.slug, gisela.token, "Social Media", ""),
     ]
-    sessions.set_interest(rt, spec.slug, mohammed.token, str(ids[0]), True)
+    session_board.set_interest(rt, spec.slug, mohammed.token, str(ids[0]), True)
     login(client)
     token = admin_csrf(client, spec.slug)
     base = f"/admin/events/{spec.slug}/sessions"
@@ -246,15 +251,15 @@ def test_the_organiser_plans_moves_freezes_publishes_and_sends(
     assert client.post(f"{base}/plan", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     page = client.get(base)
     assert "Entwurf" in page.text and "Elternarbeit" in page.text
-    draft = sessions.draft(rt, spec.slug)
+    draft = planning.draft(rt, spec.slug)
     assert len(draft.placements) == 3
 
     moved = client.post(
         f"{base}/move", data={"csrf_token": token, "session": str(ids[2]), "slot": "1|Café"}, follow_redirects=False
     )
     assert moved.status_code == 303
-    assert sessions.draft(rt, spec.slug).placements[ids[2]].room == "Café"
-    assert ids[2] in sessions.draft(rt, spec.slug).frozen
+    assert planning.draft(rt, spec.slug).placements[ids[2]].room == "Café"
+    assert ids[2] in planning.draft(rt, spec.slug).frozen
     outside = client.post(f"{base}/move", data={"csrf_token": token, "session": str(ids[2]), "slot": "7|Café"})
     assert outside.status_code == 422 and "ist kein Platz im Raster" in outside.text
     unknown = client.post(f"{base}/move", data={"csrf_token": token, "session": "4711", "slot": "0|Café"})
@@ -263,7 +268,7 @@ def test_the_organiser_plans_moves_freezes_publishes_and_sends(
         client.post(f"{base}/freeze", data={"csrf_token": token, "session": str(ids[2]), "frozen": "0"}).status_code
         == 200
     )
-    assert ids[2] not in sessions.draft(rt, spec.slug).frozen
+    assert ids[2] not in planning.draft(rt, spec.slug).frozen
     assert client.post(f"{base}/plan", data={"csrf_token": "forged"}).status_code == 400
 
     published = client.post(f"{base}/publish", data={"csrf_token": token, "send": "on"}, follow_redirects=False)
@@ -271,7 +276,7 @@ def test_the_organiser_plans_moves_freezes_publishes_and_sends(
     again = client.post(f"{base}/publish", data={"csrf_token": token, "send": "on"}, follow_redirects=False)
     assert again.status_code == 303
     with rt.store.session() as session:
-        kinds = session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.kind == sessions.KIND)).all()
+        kinds = session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.kind == KIND)).all()
     assert sorted(kinds) == sorted(p[0] for p in PEOPLE)  # everyone once, though published twice
     page = client.get(base)
     assert "Version 1" in page.text
@@ -282,9 +287,9 @@ def test_plan_page_and_poster(client: TestClient, rt: Runtime, camp: tuple[Event
     answer = client.get(f"/e/{spec.slug}/plan")
     assert answer.status_code == 404 and "noch nicht veröffentlicht" in answer.text
     assert client.get(f"/e/{spec.slug}/plan.pdf").status_code == 404
-    sessions.propose(rt, spec.slug, ayse.token, "Elternarbeit", "")
-    sessions.plan(rt, spec.slug)
-    sessions.publish(rt, spec.slug)
+    propose(rt, spec.slug, ayse.token, "Elternarbeit", "")
+    planning.plan(rt, spec.slug)
+    publish(rt, spec.slug)
     page = client.get(f"/e/{spec.slug}/plan", params={"lang": "en"})
     assert page.status_code == 200
     assert '<th scope="col">Round 1<br><span class="time">16:50–17:50</span></th>' in page.text
@@ -297,8 +302,8 @@ def test_plan_page_and_poster(client: TestClient, rt: Runtime, camp: tuple[Event
 
 def test_host_notes_page(client: TestClient, rt: Runtime, camp: tuple[EventSpec, list[Someone]]) -> None:
     spec, (ayse, *_rest) = camp
-    proposal_id = sessions.propose(rt, spec.slug, ayse.token, "Elternarbeit", "")
-    link = sessions.notes_link(rt, spec.slug, proposal_id)
+    proposal_id = propose(rt, spec.slug, ayse.token, "Elternarbeit", "")
+    link = notes_link(rt, spec.slug, proposal_id)
     path = link.removeprefix(rt.settings.base_url)
     page = client.get(path)
     assert page.status_code == 200 and "Notizen zu „Elternarbeit“" in page.text
@@ -354,7 +359,7 @@ def test_odd_input_never_gives_a_server_error(
     client: TestClient, rt: Runtime, camp: tuple[EventSpec, list[Someone]]
 ) -> None:
     spec, (ayse, *_rest) = camp
-    proposal_id = sessions.propose(rt, spec.slug, ayse.token, "Elternarbeit", "")
+    proposal_id = propose(rt, spec.slug, ayse.token, "Elternarbeit", "")
     _html, token = board(client, spec.slug, ayse)
     login(client)
     admin_token = admin_csrf(client, spec.slug)

@@ -16,7 +16,11 @@ from eventkit.mail import delivery
 from eventkit.mail.transport import transport_for
 from eventkit.model import planner
 from eventkit.runtime import Runtime
-from eventkit.sessions import sessions as board
+from eventkit.sessions import planning
+from eventkit.sessions.emails import enqueue_plan_emails
+from eventkit.sessions.grid import NoGrid
+from eventkit.sessions.groups import assign_working_groups, working_groups
+from eventkit.sessions.publish import NotPublished, plan_pdf, publish
 
 
 def _runtime(slug: str) -> Runtime:
@@ -38,8 +42,8 @@ def sessions_plan(slug: str) -> None:
     """Plan the proposed sessions of event SLUG into its grid (a draft; sessions frozen by hand stay)."""
     rt = _runtime(slug)
     try:
-        plan = board.plan(rt, slug)
-    except board.NoGrid:
+        plan = planning.plan(rt, slug)
+    except NoGrid:
         click.echo(
             _(
                 "The event %(slug)s has no grid yet: give session_grid (or rounds and tables) in its spec, "
@@ -71,17 +75,17 @@ def sessions_publish(slug: str, send: bool, pdf: Path | None) -> None:
     """Publish the draft plan of event SLUG at /e/SLUG/plan (and /e/SLUG/plan.pdf)."""
     rt = _runtime(slug)
     try:
-        published = board.publish(rt, slug)
-    except (board.NoGrid, board.NotPublished, LookupError):
+        published = publish(rt, slug)
+    except (NoGrid, NotPublished, LookupError):
         click.echo(_("There is no plan to publish for %(slug)s: plan it first.", slug=slug), err=True)
         raise SystemExit(2) from None
     click.echo(_("Plan version %(version)s published.", version=published.version))
     if send:
-        board.enqueue_plan_emails(rt, slug)
+        enqueue_plan_emails(rt, slug)
         done = asyncio.run(delivery.deliver_pending(rt.store, transport_for(rt), slug=slug, rt=rt))
         click.echo(_("%(sent)s emails sent, %(failed)s failed.", sent=done.sent, failed=done.failed))
     if pdf is not None:
-        click.echo(str(board.plan_pdf(rt, slug, current_language(), out=pdf)))
+        click.echo(str(plan_pdf(rt, slug, current_language(), out=pdf)))
 
 
 @click.group()
@@ -95,7 +99,7 @@ def groups() -> None:
 def groups_assign(slug: str) -> None:
     """Assign everyone registered for event SLUG to a working group, as many first choices as possible."""
     rt = _runtime(slug)
-    result = board.assign_working_groups(rt, slug)
+    result = assign_working_groups(rt, slug)
     ranks = list(result.by_rank) + [0, 0]
     click.echo(
         _(
@@ -106,5 +110,5 @@ def groups_assign(slug: str) -> None:
             left=len(result.unassigned),
         )
     )
-    for group, members in board.working_groups(rt, slug).items():
+    for group, members in working_groups(rt, slug).items():
         click.echo(f"{group}: {len(members)}")

@@ -31,7 +31,14 @@ from eventkit.model.spec import load_spec
 from eventkit.privacy import privacy, retention
 from eventkit.registration import registrations
 from eventkit.runtime import Runtime
-from eventkit.sessions import sessions
+from eventkit.sessions.board import set_interest
+from eventkit.sessions.emails import enqueue_plan_emails
+from eventkit.sessions.grid import grid_of
+from eventkit.sessions.groups import assign_working_groups
+from eventkit.sessions.notes import notes_link, save_notes
+from eventkit.sessions.planning import plan
+from eventkit.sessions.proposals import propose
+from eventkit.sessions.publish import plan_pdf, publish
 from eventkit.survey import evaluation, survey
 from flows.delivery import deliver_outbox
 from flows.invitations import send_invitations
@@ -206,7 +213,7 @@ def _run_phases(
         steps: list[Any] = sorted([*timeline, None], key=lambda p: p.at if p is not None else spec.start)
         for phase in steps:
             if phase is None:
-                if sessions.grid_of(rt, slug) is not None:
+                if grid_of(rt, slug) is not None:
                     row(spec.start, "sessions", _plan_sessions(rt, spec, out, rng, translate))
                 if spec.extra.get("working_groups"):
                     row(spec.start, "working-groups", _assign_groups(rt, spec, translate))
@@ -343,22 +350,21 @@ def _plan_sessions(rt: Runtime, spec: Any, out: Path, rng: Any, translate: Calla
         ).all()
         tokens = [registrations.manage_token(rt, r) for r in placed]
     proposed = [
-        sessions.propose(rt, slug, token, title, text)
-        for token, (title, text) in zip(tokens, SESSION_IDEAS, strict=False)
+        propose(rt, slug, token, title, text) for token, (title, text) in zip(tokens, SESSION_IDEAS, strict=False)
     ]
     for token in tokens:
         for proposal in proposed:
             if rng.random() < 0.35:
-                sessions.set_interest(rt, slug, token, str(proposal), True)
-    planned = sessions.plan(rt, slug)
-    sessions.publish(rt, slug, now=spec.start)
+                set_interest(rt, slug, token, str(proposal), True)
+    planned = plan(rt, slug)
+    publish(rt, slug, now=spec.start)
     for proposal, (title, _text) in zip(proposed, SESSION_IDEAS, strict=False):
         if title in SESSION_NOTES:  # a host opens the personal notes link from the plan email
-            token = sessions.notes_link(rt, slug, proposal).split("?t=", 1)[1]
-            sessions.save_notes(rt, slug, proposal, token, SESSION_NOTES[title])
-    sessions.enqueue_plan_emails(rt, slug, now=spec.start)
+            token = notes_link(rt, slug, proposal).split("?t=", 1)[1]
+            save_notes(rt, slug, proposal, token, SESSION_NOTES[title])
+    enqueue_plan_emails(rt, slug, now=spec.start)
     sent = deliver(rt)
-    poster = sessions.plan_pdf(rt, slug, out=out / f"session-plan-{slug}.pdf")
+    poster = plan_pdf(rt, slug, out=out / f"session-plan-{slug}.pdf")
     return translate(
         N_("%(placed)s sessions planned (%(served)s of %(interest)s interests served); %(sent)s plans sent; %(file)s"),
         placed=len(planned.placements),
@@ -371,7 +377,7 @@ def _plan_sessions(rt: Runtime, spec: Any, out: Path, rng: Any, translate: Calla
 
 def _assign_groups(rt: Runtime, spec: Any, translate: Callable[..., str]) -> str:
     """The event's working groups: everyone with a place into a group of their choice."""
-    result = sessions.assign_working_groups(rt, spec.slug)
+    result = assign_working_groups(rt, spec.slug)
     return translate(
         N_("%(assigned)s assigned to working groups (%(first)s first choices), %(left)s without a group"),
         assigned=len(result.assignment),

@@ -33,7 +33,7 @@ from eventkit.model.formats import Format
 from eventkit.model.recap import AgendaEntry, Photo, Recap, Session, grid_section, recap_model
 from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
-from eventkit.sessions.sessions import recap_sessions
+from eventkit.sessions.notes import recap_sessions
 from eventkit.survey import evaluation
 
 RECAP_FILE = "recap.yaml"
@@ -375,7 +375,7 @@ def recap_html(
     grid_key = grid_section(fmt)
     if grid_key is not None:
         # where the sessions were planned on the session board, the published plan with the hosts' notes is the
-        # grid of the day (eventkit.sessions.sessions); the input's own grid is for events that did not use it
+        # grid of the day (eventkit.sessions.notes); the input's own grid is for events that did not use it
         planned = tuple(Session(**entry) for entry in recap_sessions(rt, slug))
         recap = recap.changed(recap_model(fmt), **{grid_key: planned}) if planned else recap
     language = language if language in LANGUAGES else spec.language

@@ -1,1 +1,1 @@
-"""BarCamp sessions: proposals, interest, the board, the plan, working groups."""
+"""BarCamp sessions and working groups: proposals, interest, the organiser's grid and plan, host notes, groups."""

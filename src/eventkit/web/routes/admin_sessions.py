@@ -13,7 +13,11 @@ from eventkit.core.errors import N_, UserError
 from eventkit.core.i18n import gettext_for
 from eventkit.core.validation import ValidationFailed
 from eventkit.model import planner
-from eventkit.sessions import sessions
+from eventkit.sessions import planning, publish
+from eventkit.sessions.emails import enqueue_plan_emails
+from eventkit.sessions.grid import parse_grid_form, set_grid
+from eventkit.sessions.groups import assign_working_groups, working_groups
+from eventkit.sessions.notes import notes_link
 from eventkit.web.deps import Language, Organiser, OrganiserForm, WebDep
 from eventkit.web.forms import field_errors
 from eventkit.web.pages import Web, load
@@ -68,7 +72,7 @@ def _page(
         "done": request.query_params.get("done", ""),
     }
     if has_sessions:
-        draft = sessions.draft(web.rt, slug)
+        draft = planning.draft(web.rt, slug)
         grid = draft.grid
         placed = {sid: slot for sid, slot in draft.placements.items()}
         by_slot = {(slot.round, slot.room): sid for sid, slot in placed.items()}
@@ -86,7 +90,7 @@ def _page(
             for room in (grid.rooms if grid else ())
             if grid and grid.has(r.index, room.name)
         ]
-        published = sessions.published(web.rt, slug)
+        published = publish.published(web.rt, slug)
         context.update(
             grid=grid,
             rounds=rounds,
@@ -106,10 +110,10 @@ def _page(
                 else (str(len(grid.rounds)) if grid else ""),
                 "rooms": "\n".join(f"{r.name}, {r.capacity}" for r in grid.rooms) if grid else "",
             },
-            notes_links={v.id: sessions.notes_link(web.rt, slug, v.id) for v in draft.sessions if v.id is not None},
+            notes_links={v.id: notes_link(web.rt, slug, v.id) for v in draft.sessions if v.id is not None},
         )
     if has_groups:
-        context["groups"] = sessions.working_groups(web.rt, slug)
+        context["groups"] = working_groups(web.rt, slug)
     return web.page(request, "admin/sessions.html", language, context, status_code=status_code, csrf=True)
 
 
@@ -128,7 +132,7 @@ async def admin_grid(request: Request, slug: str, web: WebDep, form: OrganiserFo
     language = form.language
     rounds, rooms = form.text("rounds"), form.text("rooms")
     try:
-        sessions.set_grid(web.rt, slug, sessions.parse_grid_form(rounds, rooms))
+        set_grid(web.rt, slug, parse_grid_form(rounds, rooms))
     except ValidationFailed as exc:
         grid_values = {"rounds": rounds, "rooms": rooms}
         errors = _errors(exc, language)
@@ -139,7 +143,7 @@ async def admin_grid(request: Request, slug: str, web: WebDep, form: OrganiserFo
 @router.post("/events/{slug}/sessions/plan", response_class=HTMLResponse)
 async def admin_plan(request: Request, slug: str, web: WebDep, form: OrganiserForm) -> Response:
     load(web, slug)
-    sessions.plan(web.rt, slug)
+    planning.plan(web.rt, slug)
     return _back(slug, form.language, "planned", "#draft-title")
 
 
@@ -155,7 +159,7 @@ async def admin_move(request: Request, slug: str, web: WebDep, form: OrganiserFo
         head, _sep, room = target.partition("|")
         round_index = int(head) if head.isdigit() and len(head) < 4 else -1
     try:
-        sessions.move(web.rt, slug, proposal_id, round_index, room)
+        planning.move(web.rt, slug, proposal_id, round_index, room)
     except ValidationFailed as exc:
         return _page(web, request, slug, language, errors=_errors(exc, language), status_code=422)
     return _back(slug, language, "moved", f"#session-{proposal_id}")
@@ -167,7 +171,7 @@ async def admin_freeze(request: Request, slug: str, web: WebDep, form: Organiser
     language = form.language
     proposal_id = session_id(form.text("session"))
     try:
-        sessions.freeze(web.rt, slug, proposal_id, form.text("frozen") == "1")
+        planning.freeze(web.rt, slug, proposal_id, form.text("frozen") == "1")
     except ValidationFailed as exc:
         return _page(web, request, slug, language, errors=_errors(exc, language), status_code=422)
     return _back(slug, language, "frozen", f"#session-{proposal_id}")
@@ -176,9 +180,9 @@ async def admin_freeze(request: Request, slug: str, web: WebDep, form: Organiser
 @router.post("/events/{slug}/sessions/publish", response_class=HTMLResponse)
 async def admin_publish(request: Request, slug: str, web: WebDep, form: OrganiserForm) -> Response:
     load(web, slug)
-    sessions.publish(web.rt, slug)
+    publish.publish(web.rt, slug)
     if form.values.get("send") == "on":
-        sessions.enqueue_plan_emails(web.rt, slug)
+        enqueue_plan_emails(web.rt, slug)
         web.pump.notify(slug)
         return _back(slug, form.language, "sent", "#publish-title")
     return _back(slug, form.language, "published", "#publish-title")
@@ -189,5 +193,5 @@ async def admin_groups(request: Request, slug: str, web: WebDep, form: Organiser
     _event, _spec, fmt, _f = load(web, slug)
     if "working_groups" not in fmt.spec_fields:
         raise NoWorkingGroups()
-    sessions.assign_working_groups(web.rt, slug)
+    assign_working_groups(web.rt, slug)
     return _back(slug, form.language, "groups", "#groups-title")

@@ -18,7 +18,10 @@ from eventkit.core.errors import N_, UserError
 from eventkit.core.i18n import gettext_for
 from eventkit.core.validation import ValidationFailed
 from eventkit.documents.pdf import markdown_html
-from eventkit.sessions import sessions
+from eventkit.sessions import proposals, publish
+from eventkit.sessions.board import SessionView, board, set_interest
+from eventkit.sessions.notes import MAX_NOTES, notes_session, save_notes
+from eventkit.sessions.participants import Participant, participant
 from eventkit.web.deps import CheckedForm, Language, WebDep, within_rate_limit
 from eventkit.web.forms import Form, field_errors
 from eventkit.web.pages import Web, event_context, load
@@ -56,7 +59,7 @@ def _proposal_labels(language: str) -> dict[str, str]:
 def session_id(raw: str) -> int:
     """A session's id from an address or a form (UnknownSession when it is none)."""
     if not raw.isdigit() or len(raw) > 18:
-        raise sessions.UnknownSession(raw[:40])
+        raise proposals.UnknownSession(raw[:40])
     return int(raw)
 
 
@@ -69,7 +72,7 @@ def _board_page(
     slug: str,
     language: str,
     token: str,
-    who: sessions.Participant | None,
+    who: Participant | None,
     *,
     values: dict[str, Any] | None = None,
     errors: list[SimpleNamespace] | None = None,
@@ -77,7 +80,7 @@ def _board_page(
 ) -> HTMLResponse:
     event, spec, fmt, _f = load(web, slug)
     context = event_context(web, event, spec, fmt, language)
-    views = sessions.board(web.rt, slug, viewer=who.registration_id if who else None)
+    views = board(web.rt, slug, viewer=who.registration_id if who else None)
     context.update(
         sessions=views,
         who=who,
@@ -87,9 +90,9 @@ def _board_page(
         error_for={e.field: e for e in errors or []},
         labels=_proposal_labels(language),
         proposed=request.query_params.get("proposed") == "1",
-        published=sessions.published(web.rt, slug) is not None,
-        max_title=sessions.MAX_TITLE,
-        max_description=sessions.MAX_DESCRIPTION,
+        published=publish.published(web.rt, slug) is not None,
+        max_title=proposals.MAX_TITLE,
+        max_description=proposals.MAX_DESCRIPTION,
     )
     return web.page(
         request, "sessions.html", language, context, format_name=fmt.name, status_code=status_code, csrf=who is not None
@@ -101,7 +104,7 @@ def board_page(request: Request, slug: str, web: WebDep, language: Language, t: 
     _has_board(web, slug)
     who = None
     if t:
-        who = sessions.participant(web.rt, slug, t)
+        who = participant(web.rt, slug, t)
         if "lang" not in request.query_params:
             language = who.language
     return _board_page(web, request, slug, language, t, who)
@@ -117,9 +120,9 @@ async def propose(request: Request, slug: str, web: WebDep, form: BoardForm) -> 
     within_rate_limit(request, web)
     language, token, values = form.language, form.text("t"), form.values
     try:
-        proposal_id = sessions.propose(web.rt, slug, token, values.get("title"), values.get("description"))
+        proposal_id = proposals.propose(web.rt, slug, token, values.get("title"), values.get("description"))
     except ValidationFailed as exc:
-        who = sessions.participant(web.rt, slug, token)  # a wrong link is reported as such, not its form
+        who = participant(web.rt, slug, token)  # a wrong link is reported as such, not its form
         shown = {k: form.text(k) for k in ("title", "description")}
         labels = _proposal_labels(language)
         errors = field_errors(exc, language, lambda name: labels.get(name, name))
@@ -133,7 +136,7 @@ async def interest(request: Request, slug: str, web: WebDep, form: BoardForm) ->
     if action not in ("yes", "no"):
         raise UserError(N_("The form did not say whether you are interested."))
     token = form.text("t")
-    proposal_id = sessions.set_interest(web.rt, slug, token, form.text("session"), action == "yes")
+    proposal_id = set_interest(web.rt, slug, token, form.text("session"), action == "yes")
     return _back(slug, token, form.language, anchor=f"#s-{proposal_id}")
 
 
@@ -143,18 +146,18 @@ async def interest(request: Request, slug: str, web: WebDep, form: BoardForm) ->
 @router.get("/e/{slug}/plan", response_class=HTMLResponse)
 def plan_page(request: Request, slug: str, web: WebDep, language: Language) -> HTMLResponse:
     event, spec, fmt, _f = load(web, slug)
-    plan = sessions.published(web.rt, slug)
+    plan = publish.published(web.rt, slug)
     if plan is None:
-        raise sessions.NotPublished(slug)
+        raise publish.NotPublished(slug)
     context = event_context(web, event, spec, fmt, language)
-    context.update(plan=sessions.plan_view(plan, spec))
+    context.update(plan=publish.plan_view(plan, spec))
     return web.page(request, "plan.html", language, context, format_name=fmt.name)
 
 
 @router.get("/e/{slug}/plan.pdf", response_model=None)
 def plan_pdf(request: Request, slug: str, web: WebDep, language: Language) -> Response:
     load(web, slug)  # an unknown event is a 404 of its own
-    path = sessions.plan_pdf(web.rt, slug, language)
+    path = publish.plan_pdf(web.rt, slug, language)
     return FileResponse(
         path,
         media_type="application/pdf",
@@ -171,7 +174,7 @@ def _notes_page(
     request: Request,
     slug: str,
     language: str,
-    view: sessions.SessionView,
+    view: SessionView,
     token: str,
     *,
     text: str | None = None,
@@ -188,7 +191,7 @@ def _notes_page(
         saved=request.query_params.get("saved") == "1",
         errors=errors or [],
         error_for={e.field: e for e in errors or []},
-        max_notes=sessions.MAX_NOTES,
+        max_notes=MAX_NOTES,
     )
     return web.page(
         request, "sessions_notes.html", language, context, format_name=fmt.name, status_code=status_code, csrf=True
@@ -200,7 +203,7 @@ def notes_page(
     request: Request, slug: str, proposal_id: str, web: WebDep, language: Language, t: str = ""
 ) -> HTMLResponse:
     load(web, slug)
-    view = sessions.notes_session(web.rt, slug, session_id(proposal_id), t)
+    view = notes_session(web.rt, slug, session_id(proposal_id), t)
     return _notes_page(web, request, slug, language, view, t)
 
 
@@ -210,9 +213,9 @@ async def notes_submit(request: Request, slug: str, proposal_id: str, web: WebDe
     number = session_id(proposal_id)
     language, token = form.language, form.text("t")
     try:
-        sessions.save_notes(web.rt, slug, number, token, form.values.get("notes"))
+        save_notes(web.rt, slug, number, token, form.values.get("notes"))
     except ValidationFailed as exc:
-        view = sessions.notes_session(web.rt, slug, number, token)
+        view = notes_session(web.rt, slug, number, token)
         _ = gettext_for(language).gettext
         labels = {"notes": _("Notes")}
         errors = field_errors(exc, language, lambda name: labels.get(name, name))
