@@ -11,7 +11,7 @@ from prefect.runtime import flow_run
 from eventkit import runtime
 from eventkit.invitations.invitations import TransientDeliveryError
 from eventkit.mail import delivery
-from eventkit.registration import registrations
+from eventkit.registration import optin
 from flows import claims
 from flows.relay import relay, retry_on_deferral
 from flows.tables import publish_registration_table
@@ -27,7 +27,7 @@ def _run_name() -> str:
 
 @task(name="expire-requests", cache_policy=NO_CACHE)
 def expire_requests() -> int:
-    return registrations.expire_pending(runtime.get())
+    return optin.expire_pending(runtime.get())
 
 
 # Short delays on purpose: a run that sleeps holds one of the deployment's concurrency slots, and the

@@ -18,7 +18,7 @@ from eventkit.events import changes
 from eventkit.events.events import EventCancelled, save_event
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import parse_spec
-from eventkit.registration import registrations
+from eventkit.registration import cancellation, desk, rules
 from eventkit.runtime import Runtime
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_reminders import BEFORE, NAMES, invited
@@ -58,7 +58,7 @@ def people(rt: Runtime, slug: str) -> None:
     invited(rt, slug, "mohammed@example.org", NAMES[1], "en")  # registered (a place)
     invited(rt, slug, "ayse@example.org", NAMES[2], "de")  # invited, on the waiting list
     public = RegistrationInput(NAMES[3], "huong@example.org", None, "de", {})
-    registrations.submit(rt, slug, public, now=BEFORE)  # public link: an unconfirmed request
+    desk.submit(rt, slug, public, now=BEFORE)  # public link: an unconfirmed request
     invite_only(rt, slug, "mueller@example.org", "Jürgen Müller")
     invited(rt, slug, "gone@example.org", "Weg Gegangen", "de")
     with rt.store.session() as s:
@@ -66,7 +66,7 @@ def people(rt: Runtime, slug: str) -> None:
             select(OutboxMessage.registration_id).where(OutboxMessage.recipient == "gone@example.org")
         ).first()
     assert gone is not None
-    registrations.cancel_by_organiser(rt, slug, gone, now=BEFORE)
+    cancellation.cancel_by_organiser(rt, slug, gone, now=BEFORE)
 
 
 def messages(rt: Runtime, kind: str) -> dict[str, EmailMessage]:
@@ -168,8 +168,8 @@ def test_a_cancellation_sends_cancel_to_every_calendar_and_closes_registration(r
     assert "Die Veranstaltenden schreiben: Wegen Krankheit der Referentin." in german
     assert "/manage?t=" not in german
 
-    with pytest.raises(registrations.RegistrationClosed):
-        registrations.submit(rt, slug, RegistrationInput("Neu", "neu@example.org", None, "de", {}), now=BEFORE)
+    with pytest.raises(rules.RegistrationClosed):
+        desk.submit(rt, slug, RegistrationInput("Neu", "neu@example.org", None, "de", {}), now=BEFORE)
     with pytest.raises(changes.NotCancellable):
         changes.cancel_event(rt, slug, None, now=BEFORE)
     # a cancelled event does not move: a new date is a new event

@@ -198,7 +198,7 @@ def test_check_ins_go_with_their_registration(rt: Runtime) -> None:
 
 def test_registering_again_after_a_cancellation_carries_no_attendance_over(rt: Runtime) -> None:
     from eventkit.model.registration_form import RegistrationInput
-    from eventkit.registration.registrations import submit
+    from eventkit.registration.desk import submit
 
     slug = add_event(rt.store, rt.settings)
     anna = place(rt.store, slug, "Anna Beispiel")

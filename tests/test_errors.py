@@ -6,7 +6,7 @@ import pytest
 
 from eventkit.core.errors import N_, UserError
 from eventkit.events.events import EventCancelled, EventNotFound
-from eventkit.registration.registrations import InvalidLink, RegistrationClosed
+from eventkit.registration.rules import InvalidLink, RegistrationClosed
 from eventkit.sessions.participants import InvalidBoardLink
 from eventkit.sessions.publish import NothingToPublish, NotPublished
 from eventkit.survey.survey import SurveyClosed

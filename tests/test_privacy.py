@@ -162,7 +162,7 @@ def test_forget_is_one_transaction(rt: Runtime, stored: dict[str, int], monkeypa
 
 
 def make_spec_of(rt: Runtime, slug: str) -> Any:
-    from eventkit.registration.registrations import event_spec
+    from eventkit.registration.specs import event_spec
 
     return event_spec(rt, slug)
 

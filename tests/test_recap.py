@@ -208,7 +208,7 @@ def test_recap_per_format(rt: runtime.Runtime, tmp_path: Path, fmt: str) -> None
 def test_a_barcamp_recap_shows_the_sessions_planned_on_the_board(rt: runtime.Runtime, tmp_path: Path) -> None:
     """One story: the grid and the notes of the recap are the session plan published on the board and what the
     hosts wrote, whatever grid the recap input has (the demo's session-plan PDF and recap agree)."""
-    from eventkit.registration import registrations
+    from eventkit.registration import rules
     from eventkit.sessions.board import set_interest
     from eventkit.sessions.notes import notes_link, save_notes
     from eventkit.sessions.planning import plan
@@ -218,7 +218,7 @@ def test_a_barcamp_recap_shows_the_sessions_planned_on_the_board(rt: runtime.Run
     slug = add_event(rt, "barcamp")
     add_people(rt, slug)
     with rt.store.session() as session:
-        tokens = [registrations.manage_token(rt, r) for r in session.scalars(select(Registration))]
+        tokens = [rules.manage_token(rt, r) for r in session.scalars(select(Registration))]
     board = propose(rt, slug, tokens[0], "Partnerschaften verjüngen", "Junge Menschen gewinnen")
     propose(rt, slug, tokens[1], "Fördertöpfe für Begegnungen", "EU- und Landesprogramme")
     for token in tokens:

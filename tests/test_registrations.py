@@ -18,14 +18,17 @@ import pytest
 from sqlalchemy import func, select
 
 from eventkit.core.tokens import token_hash
-from eventkit.db.store import Invitation, OutboxMessage, Person, Registration
+from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration
 from eventkit.events.events import EventNotFound, save_event
 from eventkit.mail import kinds
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import parse_spec
+from eventkit.registration import cancellation, desk, links, optin, queries, rules, specs
 from eventkit.registration import emails as registration_emails
-from eventkit.registration import registrations
-from eventkit.registration.registrations import InvalidLink, RegistrationClosed, confirm, counts, submit
+from eventkit.registration.desk import submit
+from eventkit.registration.optin import confirm
+from eventkit.registration.queries import counts
+from eventkit.registration.rules import InvalidLink, RegistrationClosed
 from eventkit.runtime import Runtime
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
@@ -54,7 +57,7 @@ def invite(rt: Runtime, slug: str, people: list[RegistrationInput]) -> dict[str,
     """Invitations as the invitation flow leaves them: a keyed hash of each personal token."""
     tokens = {}
     with rt.store.session() as s:
-        event_id = s.scalar(select(registrations.Event.id).where(registrations.Event.slug == slug))
+        event_id = s.scalar(select(Event.id).where(Event.slug == slug))
         for p in people:
             row = Person(email=p.email, name=p.name, organisation=p.organisation, language="de")
             s.add(row)
@@ -176,12 +179,12 @@ def test_double_opt_in_counts_only_once_confirmed_and_a_second_click_changes_not
     outcome = submit(rt, slug, olena, now=BEFORE_DEADLINE)
     assert outcome.status == "pending"
     assert counts(rt, slug) == {"pending": 1}
-    assert registrations.availability(rt, slug, BEFORE_DEADLINE)["places_left"] == 1
+    assert queries.availability(rt, slug, BEFORE_DEADLINE)["places_left"] == 1
     [optin] = emails(rt, "registration-optin")
     assert calendar_of(optin) == ""  # no calendar entry before the place is confirmed
     token = link(optin, "/confirm?t=")
     with pytest.raises(InvalidLink):  # a confirm link is not a manage link, nor the other way round
-        registrations.cancel(rt, slug, token, now=BEFORE_DEADLINE)
+        cancellation.cancel(rt, slug, token, now=BEFORE_DEADLINE)
     done = confirm(rt, slug, token, now=BEFORE_DEADLINE)
     assert (done.status, done.created) == ("registered", True)
     assert confirm(rt, slug, token, now=BEFORE_DEADLINE).created is False
@@ -193,9 +196,9 @@ def test_an_unconfirmed_request_expires_and_never_held_a_place(rt: Runtime) -> N
     slug = make_event(rt, capacity=1)
     submit(rt, slug, person("late"), now=BEFORE_DEADLINE)
     token = link(emails(rt, "registration-optin")[0], "/confirm?t=")
-    later = BEFORE_DEADLINE + registrations.OPTIN_VALID + timedelta(minutes=1)
-    assert registrations.expire_pending(rt, now=BEFORE_DEADLINE) == 0
-    assert registrations.expire_pending(rt, now=later) == 1
+    later = BEFORE_DEADLINE + optin.OPTIN_VALID + timedelta(minutes=1)
+    assert optin.expire_pending(rt, now=BEFORE_DEADLINE) == 0
+    assert optin.expire_pending(rt, now=later) == 1
     assert counts(rt, slug) == {"expired": 1}
     assert confirm(rt, slug, token, now=later).status == "expired"
     # and registering again starts a fresh request
@@ -218,7 +221,7 @@ def test_a_cancellation_promotes_the_first_person_waiting_and_tells_everyone(rt:
     assert (ayse.status, mohammed.status, olena.status) == ("registered", "waitlisted", "waitlisted")
     assert (mohammed.position, olena.position) == (1, 2)
     assert ayse.manage_token is not None
-    cancelled = registrations.cancel(rt, slug, ayse.manage_token, now=BEFORE_DEADLINE)
+    cancelled = cancellation.cancel(rt, slug, ayse.manage_token, now=BEFORE_DEADLINE)
     assert cancelled.promoted == mohammed.registration_id
     assert counts(rt, slug) == {"cancelled": 1, "registered": 1, "waitlisted": 1}
     [cancel_mail] = emails(rt, "registration-cancelled")
@@ -228,11 +231,11 @@ def test_a_cancellation_promotes_the_first_person_waiting_and_tells_everyone(rt:
     assert "METHOD:REQUEST" in calendar_of(promoted)
     assert promoted["To"].endswith("<personm@example.org>")
     # the promoted person's link from the promotion email works, and shows the place
-    info = registrations.peek(rt, slug, "manage", link(promoted, "/manage?t="))
+    info = links.peek(rt, slug, "manage", link(promoted, "/manage?t="))
     assert info["status"] == "registered" and info["name"] == "محمد الأحمد"
     # a place on the waiting list frees no place
     assert olena.manage_token is not None
-    assert registrations.cancel(rt, slug, olena.manage_token, now=BEFORE_DEADLINE).promoted is None
+    assert cancellation.cancel(rt, slug, olena.manage_token, now=BEFORE_DEADLINE).promoted is None
     assert "METHOD:CANCEL" not in calendar_of(emails(rt, "registration-cancelled")[-1])
 
 
@@ -256,8 +259,8 @@ def test_links_are_bound_to_their_registration(rt: Runtime) -> None:
     forged = f"{b.registration_id}.{a.manage_token.split('.', 1)[1]}"
     for bad in (forged, a.manage_token[:-2], "1.abc", "", "x" * 500):
         with pytest.raises(InvalidLink):
-            registrations.peek(rt, slug, "manage", bad)
-    assert registrations.peek(rt, slug, "manage", a.manage_token)["email"] == "persona@example.org"
+            links.peek(rt, slug, "manage", bad)
+    assert links.peek(rt, slug, "manage", a.manage_token)["email"] == "persona@example.org"
 
 
 def test_registrations_arriving_together_get_consecutive_places_on_the_waiting_list(rt: Runtime) -> None:
@@ -267,7 +270,7 @@ def test_registrations_arriving_together_get_consecutive_places_on_the_waiting_l
     people = [person(i) for i in range(60)]
     tokens = invite(rt, slug, people)
 
-    def one(p: RegistrationInput) -> registrations.Outcome:
+    def one(p: RegistrationInput) -> rules.Outcome:
         return submit(rt, slug, p, invitation_token=tokens[p.email], now=BEFORE_DEADLINE)
 
     with ThreadPoolExecutor(max_workers=30) as pool:
@@ -275,7 +278,7 @@ def test_registrations_arriving_together_get_consecutive_places_on_the_waiting_l
     assert sorted(o.status for o in outcomes).count("registered") == 10
     told = {o.registration_id: o.position for o in outcomes if o.status == "waitlisted"}
     assert sorted(told.values()) == list(range(1, 51))
-    _spec, rows = registrations.listing(rt, slug)
+    _spec, rows = queries.listing(rt, slug)
     assert {r.id: r.position for r in rows if r.status == "waitlisted"} == told
     assert all(o.manage_token for o in outcomes)
 
@@ -305,14 +308,14 @@ def test_input_checked_against_an_older_version_of_the_event_is_checked_again(rt
     """The web app checks a registration against the event as it last saw it (known_spec, no query); when
     the organiser has changed the event since, submit writes nothing and says so."""
     slug = make_event(rt, capacity=5)
-    version, spec = registrations.known_spec(rt, slug)
-    assert registrations.known_spec(rt, slug) == (version, spec)
+    version, spec = specs.known_spec(rt, slug)
+    assert specs.known_spec(rt, slug) == (version, spec)
     changed = parse_spec(GOOD.replace("capacity: 40", "capacity: 1"), TEMPLATES)
     save_event(rt.store, rt.settings, changed)
-    with pytest.raises(registrations.SpecChanged):
+    with pytest.raises(rules.SpecChanged):
         submit(rt, slug, person("a"), now=BEFORE_DEADLINE, checked_with=version)
     assert counts(rt, slug) == {}
-    fresh, spec = registrations.known_spec(rt, slug, fresh=True)
+    fresh, spec = specs.known_spec(rt, slug, fresh=True)
     assert fresh != version and spec.capacity == 1
     assert submit(rt, slug, person("a"), now=BEFORE_DEADLINE, checked_with=fresh).status == "pending"
 
@@ -378,8 +381,8 @@ def test_one_batch_with_a_double_click_a_public_request_and_a_changed_name(rt: R
         (jorg, tokens[jorg.email]),
         (lena, tokens[lena.email]),
     ]
-    items = [registrations._Item(slug, data, token, BEFORE_DEADLINE, None) for data, token in arrivals]
-    registrations._write_batch(rt, slug, items)
+    items = [desk._Item(slug, data, token, BEFORE_DEADLINE, None) for data, token in arrivals]
+    desk._write_batch(rt, slug, items)
     outcomes = [item.result() for item in items]
     assert [(o.status, o.created) for o in outcomes] == [
         ("registered", True),
@@ -391,7 +394,7 @@ def test_one_batch_with_a_double_click_a_public_request_and_a_changed_name(rt: R
     ]
     assert outcomes[1].registration_id == outcomes[0].registration_id
     assert [o.position for o in outcomes[4:]] == [1, 2]
-    _spec, rows = registrations.listing(rt, slug)
+    _spec, rows = queries.listing(rt, slug)
     assert {r.id: r.position for r in rows if r.status == "waitlisted"} == {
         outcomes[4].registration_id: 1,
         outcomes[5].registration_id: 2,
@@ -410,5 +413,5 @@ def test_one_batch_with_a_double_click_a_public_request_and_a_changed_name(rt: R
     assert recipients("registration-waitlisted") == [jorg.email, lena.email]
     for outcome in outcomes:  # every personal link works for its own registration
         if outcome.manage_token:
-            shown = registrations.peek(rt, slug, "manage", outcome.manage_token)
+            shown = links.peek(rt, slug, "manage", outcome.manage_token)
             assert (shown["id"], shown["status"]) == (outcome.registration_id, outcome.status)

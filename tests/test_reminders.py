@@ -25,7 +25,7 @@ from eventkit.mail import kinds
 from eventkit.model.formats import discover
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import parse_spec
-from eventkit.registration import registrations
+from eventkit.registration import cancellation, desk
 from eventkit.reminders.reminders import enqueue_reminders
 from eventkit.runtime import Runtime
 from tests.conftest import TEMPLATES, make_settings
@@ -147,7 +147,7 @@ def invited(
         digest = token_hash(rt.settings.secret_key, "register", token)
         s.add(Invitation(event_id=event_id, person_id=row.id, token_hash=digest, status="invited"))
     data = RegistrationInput(name, address, None, language, {})
-    registrations.submit(rt, slug, data, invitation_token=token, now=now)
+    desk.submit(rt, slug, data, invitation_token=token, now=now)
     return data
 
 
@@ -187,7 +187,7 @@ def test_registered_people_get_the_reminder_and_the_waiting_list_a_status_note(r
     invited(rt, slug, "dmitri@example.org", NAMES[0], "de")
     invited(rt, slug, "mohammed@example.org", NAMES[1], "en")
     invited(rt, slug, "ayse@example.org", NAMES[2], "de")  # the event is full: waiting list
-    registrations.submit(rt, slug, RegistrationInput(NAMES[3], "huong@example.org", None, "de", {}), now=BEFORE)
+    desk.submit(rt, slug, RegistrationInput(NAMES[3], "huong@example.org", None, "de", {}), now=BEFORE)
 
     assert enqueue_reminders(rt, slug, "1d", now=BEFORE) == {
         "reminder": 2, "reminder-waitlisted": 1, "already": 0, "cancelled": 0, "started": 0
@@ -251,7 +251,7 @@ def test_a_reminder_for_a_registration_cancelled_since_is_not_sent(rt: Runtime) 
     with rt.store.session() as s:
         registration_id = s.scalars(select(OutboxMessage.registration_id)).first()
     assert registration_id is not None
-    registrations.cancel_by_organiser(rt, slug, registration_id, now=BEFORE)
+    cancellation.cancel_by_organiser(rt, slug, registration_id, now=BEFORE)
     assert rendered(rt) == {}
     (row,) = reminder_rows(rt)
     assert row.status == "failed" and row.last_error == "not sent: the registration is cancelled now"

@@ -36,7 +36,7 @@ from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.retention import add_months, policy
 from eventkit.model.spec import EventSpec, parse_spec
 from eventkit.privacy import retention
-from eventkit.registration import registrations
+from eventkit.registration import desk
 from eventkit.runtime import Runtime
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
@@ -75,7 +75,7 @@ def attend(
             .values(token_hash=token_hash(rt.settings.secret_key, "register", token))
         )
     data = RegistrationInput(name, email, "Verein e.V.", "de", dict(answers or SUPPORT))
-    outcome = registrations.submit(rt, spec.slug, data, invitation_token=token, now=spec.start - timedelta(days=10))
+    outcome = desk.submit(rt, spec.slug, data, invitation_token=token, now=spec.start - timedelta(days=10))
     assert outcome.status == "registered"
     if present:
         assert checkins.check_in(rt, spec.slug, outcome.registration_id, True, now=spec.start)

@@ -34,7 +34,7 @@ from eventkit.model.series_file import load_series, parse_series
 from eventkit.model.spec import EventSpec
 from eventkit.privacy import retention
 from eventkit.privacy.privacy import export_person, forget_person
-from eventkit.registration import registrations
+from eventkit.registration import cancellation, desk, rules
 from eventkit.series.series_calendar import SeriesFacts, SeriesInvite
 from eventkit.series.series_store import (
     INVITATION,
@@ -434,7 +434,7 @@ def test_a_members_meeting_emails_change_their_series_entry_not_add_a_second(
     assert str(instance["UID"]) == uid and instance["RECURRENCE-ID"].dt == FIRST_RID
     assert instance["SEQUENCE"] == 0 and "RRULE" not in instance
     client.receive(invitation)
-    registered = registrations.submit(
+    registered = desk.submit(
         rt,
         FIRST_MEETING,
         RegistrationInput("Sabine Krüger", member, None, "de", {}),
@@ -455,7 +455,7 @@ def test_a_members_meeting_emails_change_their_series_entry_not_add_a_second(
     assert all(len(client.on(d)) == 1 for d in later)  # every other meeting as it was
 
     # the member cancels: that meeting leaves the calendar, the series stays
-    registrations.cancel(rt, FIRST_MEETING, registrations.manage_token(rt, registered_row(rt, member)), now=NOW)
+    cancellation.cancel(rt, FIRST_MEETING, rules.manage_token(rt, registered_row(rt, member)), now=NOW)
     render_all(rt)
     cancel = outbox_calendar(rt, member, "registration-cancelled")
     assert str(cancel["METHOD"]) == "CANCEL"

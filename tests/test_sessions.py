@@ -24,8 +24,8 @@ from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import EventSpec, parse_spec
 from eventkit.recap import recap
-from eventkit.registration import registrations
-from eventkit.registration.registrations import InvalidLink
+from eventkit.registration import cancellation, desk
+from eventkit.registration.rules import InvalidLink
 from eventkit.runtime import Runtime
 from eventkit.sessions import planning
 from eventkit.sessions.board import SessionView, board, set_interest
@@ -111,7 +111,7 @@ def register(
             .where(Invitation.person_id == person_id, Invitation.event_id == event_id)
             .values(token_hash=token_hash(rt.settings.secret_key, "register", token))
         )
-    outcome = registrations.submit(
+    outcome = desk.submit(
         rt, spec.slug, RegistrationInput(name, address, None, language, dict(answers or {})), invitation_token=token
     )
     assert outcome.status == "registered" and outcome.manage_token
@@ -169,7 +169,7 @@ def test_only_people_with_a_place_take_part(rt: Runtime, camp: tuple[EventSpec, 
     confirm = signed_token(rt.settings.secret_key, "confirm", ayse.registration_id, "x" if nonce is None else nonce)
     with pytest.raises(InvalidLink):
         participant(rt, spec.slug, confirm)
-    registrations.cancel(rt, spec.slug, dmitri.token)
+    cancellation.cancel(rt, spec.slug, dmitri.token)
     with pytest.raises(NotRegistered):
         propose(rt, spec.slug, dmitri.token, "Titel", "")
     with pytest.raises(NotRegistered):

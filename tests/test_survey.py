@@ -22,7 +22,7 @@ from eventkit.model.formats import discover
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import EventSpec, parse_spec
-from eventkit.registration import registrations
+from eventkit.registration import desk
 from eventkit.runtime import Runtime
 from eventkit.survey import survey
 from eventkit.survey.survey import AlreadyAnswered, InvalidSurveyLink, SurveyClosed
@@ -69,7 +69,7 @@ def add_attendee(
             .where(Invitation.person_id == person_id, Invitation.event_id == event_id)
             .values(token_hash=digest)
         )
-    outcome = registrations.submit(
+    outcome = desk.submit(
         rt,
         spec.slug,
         RegistrationInput(name, email, None, language, {}),

@@ -9,8 +9,8 @@ something belongs in REGISTERING (tests/test_architecture.py checks it).
 
 from __future__ import annotations
 
-from eventkit.registration import registrations
+from eventkit.registration import emails, optin
 from eventkit.reminders import reminders
 from eventkit.survey import survey
 
-REGISTERING = (registrations, reminders, survey)
+REGISTERING = (emails, optin, reminders, survey)

@@ -45,7 +45,7 @@ from eventkit.invitations.invitations import import_invitees
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import parse_spec
-from eventkit.registration.registrations import submit
+from eventkit.registration.desk import submit
 from flows.relay import CONNECTIONS
 from tests.conftest import POSTGRES_URL, TEMPLATES
 from tests.flows.prefect_server import deploy_args

@@ -16,7 +16,7 @@ from eventkit.cli import main
 from eventkit.door import checkins
 from eventkit.events.events import save_event
 from eventkit.model.spec import parse_spec
-from eventkit.registration import registrations
+from eventkit.registration import queries
 from eventkit.survey import survey
 from tests.conftest import EXAMPLES, TEMPLATES, make_settings
 from tests.test_reminders import invited
@@ -45,7 +45,7 @@ def env(prefect_harness: None, tmp_path: Path) -> dict[str, str]:
     slug = save_event(rt.store, settings, parse_spec(PAST, TEMPLATES)).slug
     for address, name in PEOPLE:
         invited(rt, slug, address, name, now=BEFORE)
-    for row in registrations.listing(rt, slug)[1][:4]:  # four of five came
+    for row in queries.listing(rt, slug)[1][:4]:  # four of five came
         checkins.check_in(rt, slug, row.id, True, now=datetime.combine(HELD, time(11, 30), tzinfo=UTC))
     return {
         "EVENTKIT_DATABASE_URL": settings.database_url,

@@ -21,7 +21,7 @@ from eventkit.invitations.invitations import import_invitees
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import parse_spec
-from eventkit.registration import registrations
+from eventkit.registration import desk
 from flows.delivery import deliver_outbox
 from tests.conftest import TEMPLATES, make_settings
 from tests.smtp_servers import DeferOnceHandler
@@ -45,7 +45,7 @@ def register(
     rt: runtime.Runtime, slug: str, address: str, name: str, *, token: str | None = None, now: datetime | None = None
 ) -> str:
     data = RegistrationInput(name, address, None, None, {})
-    return registrations.submit(rt, slug, data, invitation_token=token, now=now).status
+    return desk.submit(rt, slug, data, invitation_token=token, now=now).status
 
 
 def parsed(received: Received) -> EmailMessage:

@@ -66,13 +66,13 @@ def test_each_reminder_run_leaves_the_registration_table(rt: runtime.Runtime, si
     from prefect.settings import PREFECT_API_URL
 
     from eventkit.model.registration_form import RegistrationInput
-    from eventkit.registration import registrations
+    from eventkit.registration import desk
 
     slug = save_event(rt.store, rt.settings, parse_spec(GOOD.replace("capacity: 40", "capacity: 1"), TEMPLATES)).slug
     invite(rt, slug, "ayse@example.org", "Ayşe Yılmaz", "token-ayse")
     invite(rt, slug, "dmitri@example.org", "Дмитрий Иванов", "token-dmitri")
     vegan = RegistrationInput("Ayşe Yılmaz", "ayse@example.org", None, None, {"dietary": ["vegan"]})
-    assert registrations.submit(rt, slug, vegan, invitation_token="token-ayse").status == "registered"
+    assert desk.submit(rt, slug, vegan, invitation_token="token-ayse").status == "registered"
     register(rt, slug, "dmitri@example.org", "Дмитрий Иванов", token="token-dmitri")
     send_reminder(slug, "7d")
 

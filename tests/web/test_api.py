@@ -306,8 +306,8 @@ def test_deeply_nested_json_is_422(api: Api) -> None:
 
 
 LONE_SURROGATES = {
-    "name": (body(name="Ada\ud800"), "UnicodeEncodeError in registrations._person (INSERT into people)"),
-    "organisation": (body(organisation="\udc00"), "UnicodeEncodeError in registrations._person (INSERT into people)"),
+    "name": (body(name="Ada\ud800"), "UnicodeEncodeError in desk._person_id (INSERT into people)"),
+    "organisation": (body(organisation="\udc00"), "UnicodeEncodeError in desk._person_id (INSERT into people)"),
     "invitation_token": (body(invitation_token="\ud800"), "UnicodeEncodeError in tokens.token_hash"),
     "unknown key": ({**body(), "\ud800": 1}, "the key is echoed in the 422 body, JSONResponse cannot encode it"),
 }

@@ -22,7 +22,7 @@ from eventkit.db.store import ConsentRecord, Invitation, OutboxMessage, Person, 
 from eventkit.invitations.invitations import import_invitees, plan_batches, prepare_batch
 from eventkit.model.invitees import Invitee
 from eventkit.model.spec import EventSpec
-from eventkit.registration import registrations
+from eventkit.registration import rules
 from eventkit.runtime import Runtime
 from eventkit.web import create_app
 from tests.conftest import TEMPLATES, make_settings
@@ -198,7 +198,7 @@ def test_personal_page_shows_consents_and_records_a_withdrawal(rt: Runtime, clie
     with rt.store.session() as session:
         registration = session.get(Registration, registration_id)
         assert registration is not None
-        token = registrations.manage_token(rt, registration)
+        token = rules.manage_token(rt, registration)
     page = client.get(f"/e/{spec.slug}/manage?t={token}")
     assert page.status_code == 200 and "Ihre Einwilligungen" in page.text
     assert 'id="consent-photos" name="photos" checked' in page.text
@@ -244,7 +244,7 @@ def manage_page(rt: Runtime, spec: EventSpec, registration_id: int) -> str:
     with rt.store.session() as session:
         registration = session.get(Registration, registration_id)
         assert registration is not None
-        return f"/e/{spec.slug}/manage?t={registrations.manage_token(rt, registration)}"
+        return f"/e/{spec.slug}/manage?t={rules.manage_token(rt, registration)}"
 
 
 def invitation_records(rt: Runtime) -> list[tuple[str, bool, str]]:

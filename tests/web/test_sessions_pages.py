@@ -185,9 +185,9 @@ def test_people_without_a_place_and_unknown_sessions(
 ) -> None:
     spec, (ayse, dmitri, *_rest) = camp
     _html, token = board(client, spec.slug, dmitri)
-    from eventkit.registration import registrations
+    from eventkit.registration import cancellation
 
-    registrations.cancel(rt, spec.slug, dmitri.token)
+    cancellation.cancel(rt, spec.slug, dmitri.token)
     answer = client.get(f"/e/{spec.slug}/sessions", params={"t": dmitri.token})
     assert answer.status_code == 403 and "Nur Personen mit einem Platz" in answer.text
     answer = client.post(f"/e/{spec.slug}/sessions", data={"csrf_token": token, "t": dmitri.token, "title": "X"})

@@ -29,7 +29,7 @@ from eventkit.model.invitees import read_invitees
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import load_spec
 from eventkit.privacy import privacy, retention
-from eventkit.registration import registrations
+from eventkit.registration import cancellation, desk, optin, queries, rules
 from eventkit.runtime import Runtime
 from eventkit.sessions.board import set_interest
 from eventkit.sessions.emails import enqueue_plan_emails
@@ -151,25 +151,23 @@ def _simulate_registrations(
                 answers["working_group_first"] = choice
                 answers["working_group_second"] = next(g for g in reversed(groups) if g != choice)
             data = RegistrationInput(invitee.name, invitee.email, invitee.organisation, invitee.language, answers)
-            outcomes.append(
-                registrations.submit(rt, spec.slug, data, invitation_token=tokens.get(invitee.email), now=now)
-            )
+            outcomes.append(desk.submit(rt, spec.slug, data, invitation_token=tokens.get(invitee.email), now=now))
         for guest in guests:
             data = RegistrationInput(guest.name, guest.email, guest.organisation, guest.language, {})
-            pending = registrations.submit(rt, spec.slug, data, now=now)
+            pending = desk.submit(rt, spec.slug, data, now=now)
             with rt.store.session() as session:
                 registration = session.get(Registration, pending.registration_id)
                 assert registration is not None
-                token = registrations.confirm_token(rt, registration)
-            registrations.confirm(rt, spec.slug, token, now=now + timedelta(hours=2))
+                token = rules.confirm_token(rt, registration)
+            optin.confirm(rt, spec.slug, token, now=now + timedelta(hours=2))
             public.append(guest.email)
         promoted = None
         if fill:
             first = next(o for o in outcomes if o.status == "registered" and o.manage_token)
             assert first.manage_token is not None
-            promoted = registrations.cancel(rt, spec.slug, first.manage_token, now=now + timedelta(days=1)).promoted
+            promoted = cancellation.cancel(rt, spec.slug, first.manage_token, now=now + timedelta(days=1)).promoted
         sent = deliver(rt)
-        counts = registrations.counts(rt, spec.slug)
+        counts = queries.counts(rt, spec.slug)
         echo(
             "  "
             + translate(
@@ -218,7 +216,7 @@ def _run_phases(
                 if spec.extra.get("working_groups"):
                     row(spec.start, "working-groups", _assign_groups(rt, spec, translate))
                 # the organisers check in who came (about four in five of those with a place), on each day
-                people = [r for r in registrations.listing(rt, slug)[1] if r.status == "registered"]
+                people = [r for r in queries.listing(rt, slug)[1] if r.status == "registered"]
                 came: set[int] = set()
                 for n, day in enumerate(spec.days):
                     at = datetime.combine(day, spec.start.timetz()) if n else spec.start
@@ -348,7 +346,7 @@ def _plan_sessions(rt: Runtime, spec: Any, out: Path, rng: Any, translate: Calla
         placed = session.scalars(
             select(Registration).where(Registration.event_id == event.id, Registration.status == "registered")
         ).all()
-        tokens = [registrations.manage_token(rt, r) for r in placed]
+        tokens = [rules.manage_token(rt, r) for r in placed]
     proposed = [
         propose(rt, slug, token, title, text) for token, (title, text) in zip(tokens, SESSION_IDEAS, strict=False)
     ]

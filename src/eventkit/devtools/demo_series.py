@@ -14,7 +14,7 @@ from eventkit.devtools.mailbox import deliver, invitation_tokens
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.series import Moved, occurrences
 from eventkit.model.series_file import load_series
-from eventkit.registration import registrations
+from eventkit.registration import desk
 from eventkit.runtime import Runtime
 from eventkit.series.series_calendar import SeriesInvite
 from eventkit.series.series_store import load_stored, series_facts, store_series
@@ -63,7 +63,7 @@ def run_series(
     member = series.members[1]
     token = invitation_tokens(rt, first).get(member.email)
     data = RegistrationInput(member.name, member.email, member.organisation, member.language, {})
-    outcome = registrations.submit(rt, first, data, invitation_token=token, now=now + timedelta(days=2))
+    outcome = desk.submit(rt, first, data, invitation_token=token, now=now + timedelta(days=2))
     deliver(rt)
     echo("  " + translate(N_("%(name)s registers for %(slug)s: %(status)s"), name=member.name, slug=first,
                           status=outcome.status))  # fmt: skip

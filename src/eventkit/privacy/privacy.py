@@ -36,7 +36,7 @@ from eventkit.mail.mime import AddressError, ascii_address
 from eventkit.model.retention import policy
 from eventkit.privacy import retention
 from eventkit.recap.recap import RECAP_FILE
-from eventkit.registration.registrations import spec_of
+from eventkit.registration.specs import spec_of
 from eventkit.runtime import Runtime
 from eventkit.series.series_store import forget_member, memberships
 

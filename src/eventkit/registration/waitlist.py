@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from eventkit.db.store import Registration
 
-# a registration's created_at is the time it asked for a place (eventkit.registration.registrations._allocate)
+# a registration's created_at is the time it asked for a place (eventkit.registration.rules.allocate)
 ORDER = (Registration.created_at, Registration.id)
 
 

@@ -13,7 +13,7 @@ from eventkit.core.tokens import token_subject, verify_signed
 from eventkit.core.validation import N_
 from eventkit.db.store import Event, Person, Registration
 from eventkit.events.events import find_event
-from eventkit.registration.registrations import InvalidLink
+from eventkit.registration.rules import InvalidLink
 from eventkit.runtime import Runtime
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from eventkit.registration import registrations
+from eventkit.registration import links
 from eventkit.web.errors import FormExpired, NotOrganiser, OrganiserFormExpired, TooManyRequests
 from eventkit.web.forms import Form, form_values
 from eventkit.web.pages import Web, web_of
@@ -96,7 +96,7 @@ class PersonalLink:
     """A registration's personal link from an email (?t=), resolved: InvalidLink when it matches none."""
 
     token: str
-    registration: dict[str, Any]  # what registrations.peek shows
+    registration: dict[str, Any]  # what links.peek shows
     language: str  # the person's own, unless ?lang= chose another
 
 
@@ -104,7 +104,7 @@ def personal_link(purpose: str) -> Callable[..., PersonalLink]:
     """The dependency that resolves ?t= as a link made for `purpose` (confirm, manage)."""
 
     def resolve(request: Request, slug: str, web: WebDep, t: str = "") -> PersonalLink:
-        info = registrations.peek(web.rt, slug, purpose, t)
+        info = links.peek(web.rt, slug, purpose, t)
         chosen = web.language(request) if "lang" in request.query_params else info["language"]
         return PersonalLink(t, info, chosen)
 

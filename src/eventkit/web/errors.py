@@ -13,7 +13,7 @@ from eventkit.consent.consents import InvalidUnsubscribeLink
 from eventkit.core.errors import N_, UserError
 from eventkit.core.i18n import gettext_for
 from eventkit.events.events import EventNotFound
-from eventkit.registration.registrations import RegistrationClosed
+from eventkit.registration.rules import RegistrationClosed
 from eventkit.survey.survey import AlreadyAnswered, SurveyClosed
 from eventkit.web.pages import render_event, web_of
 

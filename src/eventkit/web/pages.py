@@ -16,7 +16,7 @@ from eventkit.events.events import event_view, format_for, load_event
 from eventkit.model.formats import Format
 from eventkit.model.registration_form import FormField
 from eventkit.model.spec import EventSpec
-from eventkit.registration import registrations
+from eventkit.registration import queries, specs
 from eventkit.runtime import Runtime
 from eventkit.web.pump import Pump
 from eventkit.web.security import CSRF_COOKIE, AdminAuth, Csrf, RateLimiter, set_cookie
@@ -108,12 +108,12 @@ def load(web: Web, slug: str) -> tuple[Event, EventSpec, Format, list[FormField]
         event, spec = load_event(session, slug)
         session.expunge(event)
     fmt = format_for(web.rt.settings, spec.format)
-    return event, spec, fmt, registrations.event_fields(web.rt, spec)
+    return event, spec, fmt, specs.event_fields(web.rt, spec)
 
 
 def event_context(web: Web, event: Event, spec: EventSpec, fmt: Format, language: str) -> dict[str, Any]:
     """What every page of an event shows: the event, its format, the places left, its addresses."""
-    availability = registrations.availability(web.rt, spec.slug)
+    availability = queries.availability(web.rt, spec.slug)
     return {
         "event": event_view(spec, fmt),
         "event_status": event.status,

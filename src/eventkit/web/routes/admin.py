@@ -27,8 +27,8 @@ from eventkit.events.events import format_for
 from eventkit.model.multiday import attends, per_day
 from eventkit.model.registration_form import CORE_LABELS, answers_summary
 from eventkit.model.spec import EventSpec
-from eventkit.registration import registrations
-from eventkit.registration.registrations import InvalidLink
+from eventkit.registration import cancellation, queries, specs
+from eventkit.registration.rules import InvalidLink
 from eventkit.web.deps import Language, Organiser, OrganiserForm, Submitted, WebDep
 from eventkit.web.errors import NotOrganiser, OrganiserFormExpired
 from eventkit.web.forms import Form
@@ -108,8 +108,8 @@ def events(request: Request, web: WebDep, language: Language) -> Response:
 
 
 def _people(web: Web, slug: str, language: str) -> tuple[Any, list[SimpleNamespace], list[Any]]:
-    spec, rows = registrations.listing(web.rt, slug)
-    fields = registrations.event_fields(web.rt, spec)
+    spec, rows = queries.listing(web.rt, slug)
+    fields = specs.event_fields(web.rt, spec)
     people = [SimpleNamespace(**vars(r), summary=answers_summary(fields, r.answers, language)) for r in rows]
     return spec, people, fields
 
@@ -260,7 +260,7 @@ async def cancel_for(slug: str, web: WebDep, form: OrganiserForm) -> Response:
     """The organisers cancel a registration (someone called to say so): the person is told by email."""
     registration_id = _registration_id(form)
     try:
-        registrations.cancel_by_organiser(web.rt, slug, registration_id)
+        cancellation.cancel_by_organiser(web.rt, slug, registration_id)
     except InvalidLink as exc:  # not a link here: the form named a registration without a place
         raise NoSuchRegistration() from exc
     web.pump.notify(slug)

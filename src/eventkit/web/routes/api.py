@@ -21,7 +21,7 @@ from eventkit.core.i18n import gettext_for
 from eventkit.core.validation import ValidationFailed
 from eventkit.events.events import load_event
 from eventkit.model.registration_form import parse_registration
-from eventkit.registration import registrations
+from eventkit.registration import desk, queries, rules, specs
 from eventkit.web.deps import Organiser
 from eventkit.web.errors import TooManyRequests
 from eventkit.web.pages import Web, web_of
@@ -113,7 +113,7 @@ async def register(request: Request, slug: str) -> Any:
 def _register(web: Web, request: Request, slug: str, data: dict[str, Any], language: str) -> JSONResponse:
     _ = gettext_for(language).gettext
     # the event as this process knows it (no query once seen); submit checks that it is still that version
-    version, spec = registrations.known_spec(web.rt, slug)  # 404 before anything is counted
+    version, spec = specs.known_spec(web.rt, slug)  # 404 before anything is counted
     retry_after = web.limiter.hit(client_address(request))
     if retry_after is not None:
         raise TooManyRequests(retry_after, N_("Too many requests. Please wait %(seconds)s seconds and try again."))
@@ -121,7 +121,7 @@ def _register(web: Web, request: Request, slug: str, data: dict[str, Any], langu
     if token is not None and (not isinstance(token, str) or not token.isascii() or len(token) > 200):
         return _errors(422, [("invitation_token", _("must be a text"))])
     for _attempt in range(3):
-        fields = registrations.event_fields(web.rt, spec)
+        fields = specs.event_fields(web.rt, spec)
         try:
             parsed = parse_registration(fields, data, source="json")
         except ValidationFailed as exc:
@@ -135,13 +135,13 @@ def _register(web: Web, request: Request, slug: str, data: dict[str, Any], langu
         if parsed.language is None:
             parsed = type(parsed)(parsed.name, parsed.email, parsed.organisation, language, parsed.answers)
         try:
-            outcome = registrations.submit(web.rt, slug, parsed, invitation_token=token, checked_with=version)
+            outcome = desk.submit(web.rt, slug, parsed, invitation_token=token, checked_with=version)
             break
-        except registrations.SpecChanged:
+        except rules.SpecChanged:
             # the organiser changed the event meanwhile: check the input against the new version
-            version, spec = registrations.known_spec(web.rt, slug, fresh=True)
+            version, spec = specs.known_spec(web.rt, slug, fresh=True)
     else:
-        outcome = registrations.submit(web.rt, slug, parsed, invitation_token=token)
+        outcome = desk.submit(web.rt, slug, parsed, invitation_token=token)
     web.pump.notify(slug)
     messages = {
         "registered": _("You are registered. A confirmation is on its way by email."),
@@ -168,7 +168,7 @@ def event_info(request: Request, slug: str) -> Any:
     with web.rt.store.session() as session:
         event, spec = load_event(session, slug)
         status = event.status
-    availability = registrations.availability(web.rt, slug)
+    availability = queries.availability(web.rt, slug)
     return {
         "slug": spec.slug,
         "title": spec.title,
@@ -193,7 +193,7 @@ def form_description(request: Request, slug: str) -> Any:
     language = web.language(request)
     with web.rt.store.session() as session:
         _event, spec = load_event(session, slug)
-    fields = registrations.event_fields(web.rt, spec)
+    fields = specs.event_fields(web.rt, spec)
     return {
         "fields": [
             {
@@ -212,7 +212,7 @@ def form_description(request: Request, slug: str) -> Any:
 def registrations_list(request: Request, slug: str) -> Any:
     """Every registration of the event (organisers only: Authorization: Bearer EVENTKIT_ADMIN_TOKEN)."""
     web = web_of(request)
-    _spec, rows = registrations.listing(web.rt, slug)
+    _spec, rows = queries.listing(web.rt, slug)
     return {
         "registrations": [
             {

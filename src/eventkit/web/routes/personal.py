@@ -25,7 +25,7 @@ from eventkit.consent import consents
 from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import Registration
 from eventkit.model.registration_form import label_of, parse_registration
-from eventkit.registration import registrations
+from eventkit.registration import cancellation, links, optin, rules
 from eventkit.web.deps import CheckedForm, ConfirmLink, Language, ManageLink, WebDep
 from eventkit.web.forms import field_errors, form_context
 from eventkit.web.pages import NO_FORMAT, Web, event_context, load, render_event
@@ -47,14 +47,14 @@ def confirm_page(request: Request, slug: str, web: WebDep, link: ConfirmLink) ->
 @router.post("/e/{slug}/confirm", response_class=HTMLResponse)
 async def confirm_submit(request: Request, slug: str, web: WebDep, form: CheckedForm) -> Response:
     language, token = form.language, form.text("t")
-    outcome = registrations.confirm(web.rt, slug, token)
+    outcome = optin.confirm(web.rt, slug, token)
     web.pump.notify(slug)
     if outcome.status == "expired":
         return RedirectResponse(f"/e/{slug}/confirm?t={token}&lang={language}", status_code=303)
     with web.rt.store.session() as session:
         registration = session.get(Registration, outcome.registration_id)
         assert registration is not None
-        manage = registrations.manage_token(web.rt, registration)
+        manage = rules.manage_token(web.rt, registration)
     flag = "&new=1" if outcome.created else ""
     return RedirectResponse(f"/e/{slug}/manage?t={manage}{flag}&lang={language}", status_code=303)
 
@@ -87,13 +87,13 @@ def manage_page(
 @router.post("/e/{slug}/manage", response_class=HTMLResponse)
 async def manage_submit(request: Request, slug: str, web: WebDep, form: CheckedForm) -> Response:
     language, token, values = form.language, form.text("t"), form.values
-    info = registrations.peek(web.rt, slug, "manage", token)
+    info = links.peek(web.rt, slug, "manage", token)
     event, spec, fmt, fields = load(web, slug)
     values["email"] = info["email"]  # the confirmed address is not changed here
     values["privacy_consent"] = "on"  # given when registering
     try:
         data = parse_registration(fields, values, source="form")
-        registrations.update(web.rt, slug, token, data)
+        links.update(web.rt, slug, token, data)
     except ValidationFailed as exc:
         context = event_context(web, event, spec, fmt, language)
         errors = field_errors(exc, language, lambda name: label_of(name, fields, language))
@@ -117,7 +117,7 @@ def cancel_page(request: Request, slug: str, web: WebDep, link: ManageLink) -> H
 @router.post("/e/{slug}/cancel", response_class=HTMLResponse)
 async def cancel_submit(request: Request, slug: str, web: WebDep, form: CheckedForm) -> Response:
     token = form.text("t")
-    registrations.cancel(web.rt, slug, token)
+    cancellation.cancel(web.rt, slug, token)
     web.pump.notify(slug)
     return RedirectResponse(f"/e/{slug}/manage?t={token}&lang={form.language}", status_code=303)
 
@@ -126,7 +126,7 @@ async def cancel_submit(request: Request, slug: str, web: WebDep, form: CheckedF
 async def consents_submit(request: Request, slug: str, web: WebDep, form: CheckedForm) -> Response:
     """The consents form of the personal page: each consent the form shows, as checked or not."""
     token = form.text("t")
-    info = registrations.peek(web.rt, slug, "manage", token)
+    info = links.peek(web.rt, slug, "manage", token)
     _event, _spec, _fmt, fields = load(web, slug)
     shown = consents.kinds_of(fields)
     choices = {kind: form.values.get(kind) in ("on", "true", "1", "yes") for kind in shown}

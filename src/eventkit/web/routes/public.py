@@ -20,7 +20,7 @@ from eventkit.events.events import calendar_event, load_event
 from eventkit.mail.ical import Invite
 from eventkit.model import retention
 from eventkit.model.registration_form import label_of, parse_registration
-from eventkit.registration import registrations
+from eventkit.registration import desk, links
 from eventkit.web.deps import Language, LimitedForm, WebDep
 from eventkit.web.forms import field_errors, form_context
 from eventkit.web.pages import Web, event_context, load, render_event
@@ -80,7 +80,7 @@ def register_form(request: Request, slug: str, web: WebDep, language: Language, 
         # the personal invitation link fills in what is known about the invited person (a read, no change)
         with web.rt.store.session() as session:
             event, _spec = load_event(session, slug)
-            person = registrations.invitation_person(session, web.rt, event.id, t)
+            person = links.invitation_person(session, web.rt, event.id, t)
             if person is not None:
                 values = {"name": person.name, "email": person.email, "organisation": person.organisation or ""}
                 if "lang" not in request.query_params:
@@ -104,7 +104,7 @@ async def register_submit(request: Request, slug: str, web: WebDep, form: Limite
         )
     if data.language is None:
         data = type(data)(data.name, data.email, data.organisation, language, data.answers)
-    outcome = registrations.submit(web.rt, slug, data, invitation_token=token)
+    outcome = desk.submit(web.rt, slug, data, invitation_token=token)
     web.pump.notify(slug)
     if outcome.status == "pending":
         return RedirectResponse(f"/e/{slug}/check-mail?lang={language}", status_code=303)
