@@ -26,7 +26,7 @@ from eventkit.core.settings import PROJECT_ROOT, Settings
 from eventkit.db.store import Event, Person, Registration
 from eventkit.events.events import save_event
 from eventkit.model.spec import parse_spec
-from eventkit.recap import recap
+from eventkit.recap import document, intake
 from eventkit.recap.attendance import render_attendance
 
 SPEC = (PROJECT_ROOT / "examples" / "barcamp-hannover.yaml").read_text(encoding="utf-8")
@@ -137,15 +137,15 @@ def main() -> None:
             "photos": photos(source, 10),
         }
         started = time.perf_counter()
-        given = recap.validate(data, "barcamp")
-        recap.store_recap(rt, "bench-barcamp", given, source)
+        given = intake.validate(data, "barcamp")
+        intake.store_recap(rt, "bench-barcamp", given, source)
         store_s = time.perf_counter() - started
-        stored = recap.stored_recap(rt, "bench-barcamp")
+        stored = intake.stored_recap(rt, "bench-barcamp")
         assert stored is not None
 
-        recap.render_recap(rt, "bench-barcamp", stored)  # warm-up: fonts, templates
+        document.render_recap(rt, "bench-barcamp", stored)  # warm-up: fonts, templates
         started, cpu = time.perf_counter(), time.process_time()
-        made = recap.render_recap(rt, "bench-barcamp", stored)
+        made = document.render_recap(rt, "bench-barcamp", stored)
         recap_s, recap_cpu = time.perf_counter() - started, time.process_time() - cpu
 
         render_attendance(rt, "bench-list", blank=True)  # warm-up

@@ -15,7 +15,8 @@ from eventkit import runtime
 from eventkit.model.base import failure
 from eventkit.model.formats import Format
 from eventkit.model.recap import Recap, grid_section, recap_model
-from eventkit.recap import attendance, recap
+from eventkit.recap import attendance, document, intake
+from eventkit.recap import thanks as recap_thanks
 from eventkit.sessions.notes import recap_sessions
 from flows.relay import deliver_kinds, retry_on_deferral
 
@@ -30,17 +31,17 @@ def input_model(fmt: Format) -> type[Recap]:
 
 @task(name="take-recap-file", cache_policy=NO_CACHE)
 def take_file(slug: str, path: str) -> Recap:
-    return recap.take_input(runtime.get(), slug, Path(path))
+    return intake.take_input(runtime.get(), slug, Path(path))
 
 
 @task(name="take-recap-form", cache_policy=NO_CACHE)
 def take_form(slug: str, data: dict[str, Any]) -> Recap:
-    return recap.take_data(runtime.get(), slug, data, source="Prefect UI")
+    return intake.take_data(runtime.get(), slug, data, source="Prefect UI")
 
 
 @task(name="render-recap", cache_policy=NO_CACHE)
-def render_recap(slug: str, given: Recap) -> recap.RecapResult:
-    return recap.render_recap(runtime.get(), slug, given)
+def render_recap(slug: str, given: Recap) -> document.RecapResult:
+    return document.render_recap(runtime.get(), slug, given)
 
 
 @task(name="render-attendance", cache_policy=NO_CACHE)
@@ -50,7 +51,7 @@ def render_attendance(slug: str, blank: bool = False) -> attendance.AttendanceRe
 
 @task(name="enqueue-thanks", cache_policy=NO_CACHE)
 def enqueue_thanks(slug: str) -> dict[str, int]:
-    return recap.enqueue_thanks(runtime.get(), slug)
+    return recap_thanks.enqueue_thanks(runtime.get(), slug)
 
 
 @task(
@@ -61,12 +62,12 @@ def enqueue_thanks(slug: str) -> dict[str, int]:
     retry_condition_fn=retry_on_deferral,
 )
 def deliver_thanks(slug: str) -> dict[str, int]:
-    return deliver_kinds(slug, [recap.THANKS_KIND], "thank-you emails")
+    return deliver_kinds(slug, [recap_thanks.THANKS_KIND], "thank-you emails")
 
 
 def _summary(
     slug: str,
-    made: recap.RecapResult,
+    made: document.RecapResult,
     listed: attendance.AttendanceResult,
     thanks: dict[str, int],
     delivered: dict[str, int],
@@ -116,9 +117,9 @@ def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[floa
     if recap_file:
         given = take_file(slug, recap_file)
     else:
-        stored = recap.stored_recap(rt, slug)
+        stored = intake.stored_recap(rt, slug)
         if stored is None:
-            model = input_model(recap.event_format(rt, slug))
+            model = input_model(intake.event_format(rt, slug))
             logger.info("no recap input for %s yet: waiting for the organiser's form in the Prefect UI", slug)
             try:
                 form = suspend_flow_run(wait_for_input=model, timeout=INPUT_TIMEOUT_S, key="recap-input")
@@ -127,7 +128,7 @@ def recap_flow(slug: str, recap_file: str | None = None, retry_delays: list[floa
             given = take_form(slug, form.to_data())
         else:
             given = stored
-    grid = grid_section(recap.event_format(rt, slug))
+    grid = grid_section(intake.event_format(rt, slug))
     if grid is not None and given.section(grid) and recap_sessions(rt, slug):
         logger.warning(
             "the %s sessions of the recap input for %s are not used: the recap shows the plan published on the "

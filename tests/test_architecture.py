@@ -18,7 +18,7 @@ import eventkit
 from eventkit.events import changes
 from eventkit.invitations import invitations
 from eventkit.mail import kinds
-from eventkit.recap import recap
+from eventkit.recap import thanks
 from eventkit.series import series_store
 from eventkit.sessions.emails import KIND
 from tests.conftest import TEMPLATES
@@ -156,7 +156,7 @@ def test_every_email_template_is_rendered_at_delivery_or_by_its_feature() -> Non
     at_delivery = set(kinds.registered())
     composed = {
         invitations.KIND,
-        recap.THANKS_KIND,
+        thanks.THANKS_KIND,
         KIND,
         *changes.KINDS,
         *series_store.KINDS,

@@ -14,7 +14,8 @@ from eventkit.events.events import save_event
 from eventkit.model.formats import discover
 from eventkit.model.recap import recap_model
 from eventkit.model.spec import parse_spec
-from eventkit.recap.recap import parse_recap, recap_html
+from eventkit.recap.document import recap_html
+from eventkit.recap.intake import parse_recap
 from tests.conftest import TEMPLATES, make_settings
 
 FORMAT_YAML = """\

@@ -28,7 +28,7 @@ from eventkit.events.events import find_event, save_event
 from eventkit.model.formats import discover
 from eventkit.model.recap import Recap, Session, recap_model
 from eventkit.model.spec import EventSpec, load_spec, parse_spec
-from eventkit.recap import recap
+from eventkit.recap import document, intake, thanks
 from tests.conftest import EXAMPLES, TEMPLATES
 from tests.test_pdf import Hits, http_server, pdf_text  # noqa: F401 - the fixture is used here too
 
@@ -86,7 +86,7 @@ def add_people(rt: runtime.Runtime, slug: str, people: list[tuple[Any, ...]] = P
 
 
 def recap_text(rt: runtime.Runtime, slug: str, tmp_path: Path) -> str:
-    result = recap.render_recap(rt, slug)
+    result = document.render_recap(rt, slug)
     return pdf_text(result.path.read_bytes(), tmp_path)
 
 
@@ -95,7 +95,7 @@ FORMATS = discover(TEMPLATES)
 
 def problems(text: str, fmt: str = "barcamp", language: str = "en") -> str:
     with pytest.raises(ValidationFailed) as info:
-        recap.parse_recap(text, FORMATS[fmt], source="recap.yaml", slug="barcamp-2027-hannover")
+        intake.parse_recap(text, FORMATS[fmt], source="recap.yaml", slug="barcamp-2027-hannover")
     return info.value.render(language)
 
 
@@ -105,14 +105,14 @@ def problems(text: str, fmt: str = "barcamp", language: str = "en") -> str:
 @pytest.mark.parametrize("fmt", sorted(EXAMPLE))
 def test_examples_are_valid(fmt: str) -> None:
     path = EXAMPLES / "recaps" / f"{EXAMPLE[fmt]}.yaml"
-    data = recap.load_recap(path, FORMATS[fmt])
+    data = intake.load_recap(path, FORMATS[fmt])
     assert data.summary and data.outcomes
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_every_example_event_has_its_recap_input(example: str) -> None:
     spec = load_spec(EXAMPLES / example, TEMPLATES)
-    data = recap.load_recap(EXAMPLES / "recaps" / example, FORMATS[spec.format], slug=spec.slug)
+    data = intake.load_recap(EXAMPLES / "recaps" / example, FORMATS[spec.format], slug=spec.slug)
     assert data.summary and data.outcomes
 
 
@@ -155,14 +155,14 @@ def test_a_missing_photo_is_reported_and_nothing_is_kept(rt: runtime.Runtime, tm
     (source / "recap.yaml").write_text("summary: Hallo\nphotos: [{file: photos/weg.jpg, usable: true}]\n")
     (source / "photos").mkdir()
     with pytest.raises(ValidationFailed) as info:
-        recap.take_input(rt, slug, source / "recap.yaml")
+        intake.take_input(rt, slug, source / "recap.yaml")
     assert "photos[0].file: file photos/weg.jpg not found next to the recap" in info.value.render("en")
-    assert recap.stored_recap(rt, slug) is None
+    assert intake.stored_recap(rt, slug) is None
     (source / "photos" / "weg.jpg").write_text("not an image")
     with pytest.raises(ValidationFailed) as info:
-        recap.take_input(rt, slug, source / "recap.yaml")
+        intake.take_input(rt, slug, source / "recap.yaml")
     assert "is not an image eventkit can read" in info.value.render("en")
-    assert not event_dir(rt.settings, slug).joinpath(recap.RECAP_FILE).exists()
+    assert not event_dir(rt.settings, slug).joinpath(intake.RECAP_FILE).exists()
 
 
 # --------------------------------------------------------------------------------------------- content
@@ -173,8 +173,8 @@ def test_recap_per_format(rt: runtime.Runtime, tmp_path: Path, fmt: str) -> None
     slug = add_event(rt, fmt)
     add_people(rt, slug, PEOPLE[:2], town="Gifhorn")
     add_people(rt, slug, PEOPLE[2:], town="Wolfsburg")
-    recap.take_input(rt, slug, EXAMPLES / "recaps" / f"{EXAMPLE[fmt]}.yaml")
-    result = recap.render_recap(rt, slug)
+    intake.take_input(rt, slug, EXAMPLES / "recaps" / f"{EXAMPLE[fmt]}.yaml")
+    result = document.render_recap(rt, slug)
     assert result.path == event_dir(rt.settings, slug) / f"recap-{slug}.pdf"
     text = pdf_text(result.path.read_bytes(), tmp_path)
     # every format: cover, programme, figures, the organisations named with consent, the credit line
@@ -227,15 +227,15 @@ def test_a_barcamp_recap_shows_the_sessions_planned_on_the_board(rt: runtime.Run
     publish(rt, slug)
     notes = notes_link(rt, slug, board).split("?t=", 1)[1]
     save_notes(rt, slug, board, notes, "Ein Jugendteam mit eigenem Budget.")
-    recap.take_input(rt, slug, EXAMPLES / "recaps" / "barcamp-hannover.yaml")
+    intake.take_input(rt, slug, EXAMPLES / "recaps" / "barcamp-hannover.yaml")
     text = recap_text(rt, slug, tmp_path)
     assert "Tisch Runde 1" in text and "Partnerschaften verjüngen" in text and "Fördertöpfe für Begegnungen" in text
     assert "Gastgeber*in: Renate Müller" in text and "Ein Jugendteam mit eigenem Budget." in text
     # an input that names sessions of its own does not replace what the board planned
-    own = recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", FORMATS["barcamp"]).changed(
+    own = intake.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", FORMATS["barcamp"]).changed(
         sessions=(Session(round=1, table=1, title="Mitgliedergewinnung", host="Gisela Brandt", notes="Andere Notizen"),)
     )
-    recap.store_recap(rt, slug, own)
+    intake.store_recap(rt, slug, own)
     text = recap_text(rt, slug, tmp_path)
     assert "Partnerschaften verjüngen" in text and "Ein Jugendteam mit eigenem Budget." in text
     assert "Mitgliedergewinnung" not in text and "Gisela Brandt" not in text and "Andere Notizen" not in text
@@ -254,7 +254,7 @@ def test_a_barcamp_without_the_board_has_the_grid_of_its_recap_input(rt: runtime
             notes="Links auf der Website.",
         ),
     )
-    recap.store_recap(rt, slug, recap_model(FORMATS["barcamp"])(summary="Kurz.", sessions=grid))
+    intake.store_recap(rt, slug, recap_model(FORMATS["barcamp"])(summary="Kurz.", sessions=grid))
     text = recap_text(rt, slug, tmp_path)
     assert "Tisch Runde 1 Runde 2" in text
     assert "Mitgliedergewinnung" in text and "Gastgeber*in: Gisela Brandt" in text
@@ -278,8 +278,8 @@ def test_the_two_day_meeting_gets_a_recap_with_its_days(rt: runtime.Runtime, tmp
         ("dmitri@example.org", friday),
     ):
         assert checkins.check_in(rt, slug, ids[address], True, day, now=datetime.combine(day, datetime.min.time(), UTC))
-    recap.take_input(rt, slug, EXAMPLES / "recaps" / "vernetzung-nuernberg.yaml")
-    result = recap.render_recap(rt, slug)
+    intake.take_input(rt, slug, EXAMPLES / "recaps" / "vernetzung-nuernberg.yaml")
+    result = document.render_recap(rt, slug)
     assert [n for _, n in result.figures.per_day] == [3, 2]
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert "4. November 2027 – Freitag, 5. November 2027" in text
@@ -296,9 +296,9 @@ def test_the_two_day_meeting_gets_a_recap_with_its_days(rt: runtime.Runtime, tmp
 def test_recap_in_english_on_request(rt: runtime.Runtime, tmp_path: Path) -> None:
     slug = add_event(rt, "barcamp")
     add_people(rt, slug)
-    given = recap.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", FORMATS["barcamp"])
-    recap.store_recap(rt, slug, given.changed(sessions=(Session(round=1, table=1, title="Mitgliedergewinnung"),)))
-    result = recap.render_recap(rt, slug, language="en")
+    given = intake.load_recap(EXAMPLES / "recaps" / "barcamp-hannover.yaml", FORMATS["barcamp"])
+    intake.store_recap(rt, slug, given.changed(sessions=(Session(round=1, table=1, title="Mitgliedergewinnung"),)))
+    result = document.render_recap(rt, slug, language="en")
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert "Session grid" in text and "Participation in figures" in text and "Page 2 of" in text
 
@@ -311,7 +311,7 @@ def test_names_in_any_script_come_out_intact(rt: runtime.Runtime, tmp_path: Path
         ("Zoë Çelik", "z@example.org", "Verein für Ünterschiede e.V.", True, True, True),
     ]
     add_people(rt, slug, people)
-    recap.store_recap(rt, slug, Recap(summary="Kurz."))
+    intake.store_recap(rt, slug, Recap(summary="Kurz."))
     text = recap_text(rt, slug, tmp_path)
     assert "جمعية الجسر" in text and "Союз «Мост»" in text and "Verein für Ünterschiede e.V." in text
 
@@ -363,8 +363,8 @@ def test_photos_only_when_usable_and_everybody_on_them_consented(rt: runtime.Run
             allow_unicode=True,
         )
     )
-    recap.take_input(rt, slug, source / "recap.yaml")
-    result = recap.render_recap(rt, slug)
+    intake.take_input(rt, slug, source / "recap.yaml")
+    result = document.render_recap(rt, slug)
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert result.photos_used == 2 and _images(result.path) == 2
     assert "Plenum mit Einverständnis" in text and "Flipchart der AG" in text
@@ -393,27 +393,27 @@ def test_a_long_recap_gets_a_table_of_contents(rt: runtime.Runtime, tmp_path: Pa
         ),
         ideas=tuple(f"Idee Nummer {n}" for n in range(60)),
     )
-    recap.store_recap(rt, slug, long)
-    result = recap.render_recap(rt, slug)
+    intake.store_recap(rt, slug, long)
+    result = document.render_recap(rt, slug)
     text = pdf_text(result.path.read_bytes(), tmp_path)
-    assert result.toc and result.pages > recap.TOC_MIN_PAGES
+    assert result.toc and result.pages > document.TOC_MIN_PAGES
     assert "Inhalt" in text and re.search(r"Sessionplan ?\.{5,} ?\d", text)
-    short = recap.render_recap(rt, slug, Recap(summary="Kurz."))
+    short = document.render_recap(rt, slug, Recap(summary="Kurz."))
     assert not short.toc
 
 
 def test_without_check_ins_the_figures_say_so(rt: runtime.Runtime, tmp_path: Path) -> None:
     slug = add_event(rt, "barcamp")
     add_people(rt, slug, [(n, e, o, True, True, False) for n, e, o, *_ in PEOPLE])
-    recap.store_recap(rt, slug, Recap(summary="Kurz."))
-    result = recap.render_recap(rt, slug)
+    intake.store_recap(rt, slug, Recap(summary="Kurz."))
+    result = document.render_recap(rt, slug)
     text = pdf_text(result.path.read_bytes(), tmp_path)
     assert not result.figures.checked_in and "Die Teilnahme wurde nicht erfasst" in text
     assert "Beteiligte Organisationen" not in text
 
 
 def test_a_figure_without_data_is_left_out_not_shown_as_zero(rt: runtime.Runtime, tmp_path: Path) -> None:
-    def figures(result: recap.RecapResult) -> tuple[str, str]:
+    def figures(result: document.RecapResult) -> tuple[str, str]:
         """The boxes of "Teilnahme in Zahlen" (value and label), and the note below them."""
         text = pdf_text(result.path.read_bytes(), tmp_path, layout=False).split("Teilnahme in Zahlen")[1]
         note = re.search(r"Teilgenommen:|Die Teilnahme wurde", text)
@@ -423,8 +423,8 @@ def test_a_figure_without_data_is_left_out_not_shown_as_zero(rt: runtime.Runtime
     slug = add_event(rt, "barcamp")
     # they came, but nobody gave a town (the registration asks, optionally) or an organisation
     add_people(rt, slug, [(n, e, "", listed, photos, came) for n, e, _, listed, photos, came in PEOPLE])
-    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
-    result = recap.render_recap(rt, slug)
+    intake.store_recap(rt, slug, Recap(summary="Kurz."))
+    result = document.render_recap(rt, slug)
     assert (result.figures.attended, result.figures.organisations, result.figures.towns) == (3, 0, 0)
     boxes, note = figures(result)
     assert boxes.split() == ["4", "angemeldet", "3", "teilgenommen"]  # no "0 Organisationen", no "0 Orte"
@@ -433,8 +433,8 @@ def test_a_figure_without_data_is_left_out_not_shown_as_zero(rt: runtime.Runtime
     # nobody checked in: no attendance box either (not a dash), and the note says why
     slug = add_event(rt, "fachvernetzung")
     add_people(rt, slug, [(n, e, o, listed, photos, False) for n, e, o, listed, photos, _ in PEOPLE])
-    recap.store_recap(rt, slug, recap.Recap(summary="Kurz."))
-    boxes, note = figures(recap.render_recap(rt, slug))
+    intake.store_recap(rt, slug, Recap(summary="Kurz."))
+    boxes, note = figures(document.render_recap(rt, slug))
     assert boxes.split() == ["4", "angemeldet"]
     assert note.startswith("Die Teilnahme wurde nicht erfasst") and "angegeben" not in note
 
@@ -456,8 +456,8 @@ def test_a_multi_day_recap_gives_attendance_per_day(rt: runtime.Runtime, tmp_pat
         ("olena@example.org", sunday),
     ):
         assert checkins.check_in(rt, slug, ids[address], True, now=at)
-    recap.store_recap(rt, slug, Recap(summary="Kurz."))
-    result = recap.render_recap(rt, slug)
+    intake.store_recap(rt, slug, Recap(summary="Kurz."))
+    result = document.render_recap(rt, slug)
     assert result.figures.attended == 4
     assert [(d.isoformat(), n) for d, n in result.figures.per_day] == [("2027-11-20", 2), ("2027-11-21", 3)]
     text = pdf_text(result.path.read_bytes(), tmp_path)
@@ -468,8 +468,8 @@ def test_a_multi_day_recap_gives_attendance_per_day(rt: runtime.Runtime, tmp_pat
 def test_a_single_day_recap_has_no_figures_per_day(rt: runtime.Runtime, tmp_path: Path) -> None:
     slug = add_event(rt, "fachvernetzung")
     add_people(rt, slug)
-    recap.store_recap(rt, slug, Recap(summary="Kurz."))
-    result = recap.render_recap(rt, slug)
+    intake.store_recap(rt, slug, Recap(summary="Kurz."))
+    result = document.render_recap(rt, slug)
     assert result.figures.attended == 3 and result.figures.per_day == []
     assert "Teilnahme pro Tag" not in pdf_text(result.path.read_bytes(), tmp_path)
 
@@ -511,7 +511,7 @@ def test_nothing_anyone_writes_is_fetched_or_executed(
         "ideas": [evil],
     }
     (tmp_path / "recap.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
-    recap.take_input(rt, slug, tmp_path / "recap.yaml")
+    intake.take_input(rt, slug, tmp_path / "recap.yaml")
     fetchers: list[SafeFetcher] = []
     original = SafeFetcher.fetch
 
@@ -520,7 +520,7 @@ def test_nothing_anyone_writes_is_fetched_or_executed(
         return original(self, url, headers)
 
     monkeypatch.setattr(SafeFetcher, "fetch", counting)
-    result = recap.render_recap(rt, slug)
+    result = document.render_recap(rt, slug)
     from eventkit.recap.attendance import render_attendance
 
     listed = render_attendance(rt, slug, blank=True)
@@ -541,21 +541,21 @@ def test_nothing_anyone_writes_is_fetched_or_executed(
 def _ready(rt: runtime.Runtime) -> str:
     slug = add_event(rt, "fachvernetzung")
     add_people(rt, slug)
-    recap.take_input(rt, slug, EXAMPLES / "recaps" / "fachvernetzung-gifhorn.yaml")
-    recap.render_recap(rt, slug)
+    intake.take_input(rt, slug, EXAMPLES / "recaps" / "fachvernetzung-gifhorn.yaml")
+    document.render_recap(rt, slug)
     return slug
 
 
 def _outbox(rt: runtime.Runtime) -> list[OutboxMessage]:
     with rt.store.session() as session:
-        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == recap.THANKS_KIND)))
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == thanks.THANKS_KIND)))
 
 
 def test_thanks_go_to_attendees_once_with_the_recap_attached(rt: runtime.Runtime) -> None:
     slug = _ready(rt)
-    first = recap.enqueue_thanks(rt, slug)
+    first = thanks.enqueue_thanks(rt, slug)
     assert (first["thanks"], first["already"], first["attached"], first["not_attended"]) == (3, 0, 1, 1)
-    again = recap.enqueue_thanks(rt, slug)
+    again = thanks.enqueue_thanks(rt, slug)
     assert (again["thanks"], again["already"]) == (0, 3)
     rows = _outbox(rt)
     assert sorted(r.recipient for r in rows) == ["dmitri@example.org", "m.alahmad@example.org", "renate@example.org"]
@@ -564,7 +564,7 @@ def test_thanks_go_to_attendees_once_with_the_recap_attached(rt: runtime.Runtime
     assert message["Subject"] == "Danke für Ihre Teilnahme an „Fachvernetzung 2027 im Landkreis Gifhorn“: der Bericht"
     pdf = next(p for p in message.walk() if p.get_content_type() == "application/pdf")
     assert pdf.get_filename() == f"Bericht-{slug}.pdf"
-    assert pdf.get_content() == recap.recap_path(rt.settings, slug).read_bytes()
+    assert pdf.get_content() == document.recap_path(rt.settings, slug).read_bytes()
     body = message.get_body(("plain",))
     assert body is not None and "im Anhang" in body.get_content() and "recap.pdf?t=" not in body.get_content()
 
@@ -573,7 +573,7 @@ def test_a_large_recap_is_linked_and_the_link_is_personal(rt: runtime.Runtime) -
     from eventkit.web.app import create_app
 
     slug = _ready(rt)
-    recap.enqueue_thanks(rt, slug, attach_max=1000)
+    thanks.enqueue_thanks(rt, slug, attach_max=1000)
     rows = _outbox(rt)
     assert rows[0].raw is not None
     message = email.message_from_bytes(rows[0].raw, policy=email.policy.default)
@@ -585,7 +585,7 @@ def test_a_large_recap_is_linked_and_the_link_is_personal(rt: runtime.Runtime) -
     with TestClient(create_app(rt)) as client:
         ok = client.get(path)
         assert ok.status_code == 200 and ok.headers["content-type"] == "application/pdf"
-        assert ok.content == recap.recap_path(rt.settings, slug).read_bytes()
+        assert ok.content == document.recap_path(rt.settings, slug).read_bytes()
         assert "no-store" in ok.headers["cache-control"]
         token = path.split("t=", 1)[1]
         head, mac = token.split(".", 1)
@@ -599,5 +599,5 @@ def test_a_large_recap_is_linked_and_the_link_is_personal(rt: runtime.Runtime) -
         reg = session.get(Registration, int(head))
         assert reg is not None
         manage = signed_token(rt.settings.secret_key, "manage", reg.id, reg.token_nonce)
-    assert recap.document_for_token(rt, slug, manage) is None
-    assert recap.document_for_token(rt, slug, token) is not None
+    assert thanks.document_for_token(rt, slug, manage) is None
+    assert thanks.document_for_token(rt, slug, token) is not None

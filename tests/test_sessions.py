@@ -23,7 +23,7 @@ from eventkit.model.formats import discover
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import EventSpec, parse_spec
-from eventkit.recap import recap
+from eventkit.recap import document, intake
 from eventkit.registration import cancellation, desk
 from eventkit.registration.rules import InvalidLink
 from eventkit.runtime import Runtime
@@ -448,18 +448,18 @@ def test_host_notes_reach_the_recap(rt: Runtime, camp: tuple[EventSpec, list[Som
 
     # a recap input without sessions takes the published grid and the notes
     barcamp = discover(TEMPLATES)["barcamp"]
-    given = recap.validate({"summary": "Ein guter Abend."}, barcamp, slug=spec.slug)
-    html, *_ = recap.recap_html(rt, spec.slug, given, language="de")
+    given = intake.validate({"summary": "Ein guter Abend."}, barcamp, slug=spec.slug)
+    html, *_ = document.recap_html(rt, spec.slug, given, language="de")
     assert "Elternarbeit" in html and "Elterncafé" in html
     assert "&lt;b&gt;monatlich&lt;/b&gt;" in html and "<b>monatlich" not in html  # Markdown without raw HTML
     # one that names sessions of its own gets the board's grid all the same: the recap tells what the day
     # held, as the published plan and the hosts' notes say; an input's grid is for events without the board
-    own = recap.validate(
+    own = intake.validate(
         {"sessions": [{"round": 1, "table": 1, "title": "Eigene Runde", "notes": "Andere Notizen"}]},
         barcamp,
         slug=spec.slug,
     )
-    html, *_ = recap.recap_html(rt, spec.slug, own, language="de")
+    html, *_ = document.recap_html(rt, spec.slug, own, language="de")
     assert "Elternarbeit" in html and "Elterncafé" in html
     assert "Eigene Runde" not in html and "Andere Notizen" not in html
 

@@ -12,7 +12,7 @@ from eventkit.model.formats import discover
 from eventkit.model.minutes import parse_minutes
 from eventkit.model.series_file import parse_series
 from eventkit.model.spec import parse_spec
-from eventkit.recap.recap import parse_recap
+from eventkit.recap.intake import parse_recap
 from tests.conftest import TEMPLATES
 
 

@@ -14,7 +14,7 @@ from eventkit.core.files import event_dir
 from eventkit.devtools.mailsink import MailSink
 from eventkit.model.base import failure
 from eventkit.model.formats import discover
-from eventkit.recap import recap
+from eventkit.recap import intake
 from flows.recap import attendance_list, input_model, recap_flow
 from tests.conftest import EXAMPLES, TEMPLATES, make_settings
 from tests.flows.test_delivery import flow_run_name, parsed
@@ -89,9 +89,9 @@ def test_the_form_of_each_format_becomes_a_valid_recap(rt: runtime.Runtime) -> N
         decisions=["Ein Demokratiekonzept wird aufgesetzt."],
         next_date="Frühjahr 2028",
     )
-    kept = recap.take_data(rt, slug, form.to_data())
+    kept = intake.take_data(rt, slug, form.to_data())
     assert [o.name for o in kept.initiatives] == ["Omas gegen Rechts Gifhorn", "CSD Gifhorn e.V."]
-    assert recap.stored_recap(rt, slug) == kept
+    assert intake.stored_recap(rt, slug) == kept
     assert input_model(formats["barcamp"]).model_json_schema()["properties"]["sessions"]
     assert "sessions" not in input_model(formats["fachvernetzung"]).model_json_schema()["properties"]
 

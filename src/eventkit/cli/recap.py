@@ -12,7 +12,7 @@ from eventkit.cli.lazy import LazyFunction
 from eventkit.cli.messages import _, current_language, user_errors
 from eventkit.core.settings import Settings
 from eventkit.events.events import load_event
-from eventkit.recap import recap as recaps
+from eventkit.recap import intake
 from eventkit.recap.attendance import render_attendance
 
 recap_flow = LazyFunction("flows.recap:recap_flow")
@@ -35,8 +35,8 @@ def recap(slug: str, input_file: Path | None) -> None:
     with rt.store.session() as session:
         load_event(session, slug)
     if input_file is not None:
-        recaps.load_recap(input_file, recaps.event_format(rt, slug), slug=slug)  # every mistake before anything runs
-    elif recaps.stored_recap(rt, slug) is None:
+        intake.load_recap(input_file, intake.event_format(rt, slug), slug=slug)  # every mistake before anything runs
+    elif intake.stored_recap(rt, slug) is None:
         click.echo(
             _(
                 "There is no recap input for %(slug)s yet. Give one with --input FILE, or run the recap on a "

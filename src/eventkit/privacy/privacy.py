@@ -35,7 +35,7 @@ from eventkit.db.store import (
 from eventkit.mail.mime import AddressError, ascii_address
 from eventkit.model.retention import policy
 from eventkit.privacy import retention
-from eventkit.recap.recap import RECAP_FILE
+from eventkit.recap.intake import RECAP_FILE
 from eventkit.registration.specs import spec_of
 from eventkit.runtime import Runtime
 from eventkit.series.series_store import forget_member, memberships

@@ -40,7 +40,7 @@ from eventkit.db.store import (
 )
 from eventkit.events.events import find_event
 from eventkit.model.retention import Policy, policy
-from eventkit.recap.recap import RECAP_FILE
+from eventkit.recap.intake import RECAP_FILE
 from eventkit.registration.specs import spec_of
 from eventkit.runtime import Runtime
 from eventkit.series.series_store import purge_members

@@ -12,7 +12,7 @@ from eventkit.core.i18n import LANGUAGES
 from eventkit.documents.pdf import SafeFetcher, print_environment, render_document
 from eventkit.events.events import event_view, format_for
 from eventkit.model.multiday import attends, per_day
-from eventkit.recap.recap import Participant, has_town, participants
+from eventkit.recap.participants import Participant, has_town, participants
 from eventkit.runtime import Runtime
 
 # lines left empty at the end of each sheet, for people who come without registering

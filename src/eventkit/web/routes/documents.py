@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from eventkit.core.errors import N_, UserError
-from eventkit.recap import recap
+from eventkit.recap import thanks
 from eventkit.web.deps import WebDep
 
 router = APIRouter(include_in_schema=False)
@@ -21,7 +21,7 @@ class InvalidDocumentLink(UserError):
 
 @router.get("/e/{slug}/recap.pdf", response_model=None)
 def recap_pdf(slug: str, web: WebDep, t: str = "") -> Response:
-    path = recap.document_for_token(web.rt, slug, t)
+    path = thanks.document_for_token(web.rt, slug, t)
     if path is None:
         raise InvalidDocumentLink()
     return FileResponse(
