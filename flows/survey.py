@@ -7,18 +7,18 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from eventkit import runtime
-from eventkit.survey import evaluation, survey
+from eventkit.survey import emails, evaluation, responses
 from flows.relay import deliver_kinds, retry_on_deferral
 
 
 @task(name="open-survey", cache_policy=NO_CACHE)
 def open_survey(slug: str) -> dict[str, int]:
-    return survey.open_survey(runtime.get(), slug)
+    return emails.open_survey(runtime.get(), slug)
 
 
 @task(name="enqueue-survey-reminders", cache_policy=NO_CACHE)
 def enqueue_survey_reminders(slug: str) -> dict[str, int]:
-    return survey.enqueue_reminders(runtime.get(), slug)
+    return emails.enqueue_reminders(runtime.get(), slug)
 
 
 @task(
@@ -103,7 +103,7 @@ def send_survey_reminder(slug: str, retry_delays: list[float] | None = None) -> 
 
 @task(name="close-survey", cache_policy=NO_CACHE)
 def close_survey(slug: str) -> bool:
-    return survey.close_survey(runtime.get(), slug)
+    return responses.close_survey(runtime.get(), slug)
 
 
 @task(name="write-evaluation", cache_policy=NO_CACHE)

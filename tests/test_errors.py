@@ -9,7 +9,7 @@ from eventkit.events.events import EventCancelled, EventNotFound
 from eventkit.registration.rules import InvalidLink, RegistrationClosed
 from eventkit.sessions.participants import InvalidBoardLink
 from eventkit.sessions.publish import NothingToPublish, NotPublished
-from eventkit.survey.survey import SurveyClosed
+from eventkit.survey.responses import SurveyClosed
 
 
 def test_a_message_of_its_own_with_parameters() -> None:

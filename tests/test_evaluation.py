@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from eventkit.devtools import survey_answers
 from eventkit.model.formats import Text
 from eventkit.model.survey import Definition, Question
 from eventkit.runtime import Runtime
-from eventkit.survey import evaluation, survey
+from eventkit.survey import emails, evaluation
 from eventkit.survey.evaluation import (
     bar_chart_svg,
     csv_bytes,
@@ -168,8 +169,8 @@ def test_the_event_gets_its_csv_and_pdf(rt: Runtime, tmp_path: Path) -> None:
     spec = make_ended_event(rt, "survey_audience: registered\n")
     for email, name, language, present in PEOPLE:
         add_attendee(rt, spec, email, name, language, present=present)
-    assert survey.open_survey(rt, spec.slug)["invited"] == 4
-    assert survey.simulate_responses(rt, spec.slug, random.Random(5), share=1.0) == 4
+    assert emails.open_survey(rt, spec.slug)["invited"] == 4
+    assert survey_answers.simulate_responses(rt, spec.slug, random.Random(5), share=1.0) == 4
     outputs = evaluation.write_outputs(rt, spec.slug)
     assert outputs is not None and outputs.pdf is not None
     folder = rt.settings.var_dir / "events" / spec.slug

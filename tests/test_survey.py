@@ -15,6 +15,7 @@ from sqlalchemy import func, inspect, select, update
 from eventkit.core.tokens import signed_token, token_hash
 from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration, SurveyResponse, SurveyToken
+from eventkit.devtools import survey_answers
 from eventkit.door import checkins
 from eventkit.events.events import save_event
 from eventkit.invitations.invitations import import_invitees
@@ -22,10 +23,12 @@ from eventkit.model.formats import discover
 from eventkit.model.invitees import Invitee
 from eventkit.model.registration_form import RegistrationInput
 from eventkit.model.spec import EventSpec, parse_spec
+from eventkit.model.survey import Definition
 from eventkit.registration import desk
 from eventkit.runtime import Runtime
-from eventkit.survey import survey
-from eventkit.survey.survey import AlreadyAnswered, InvalidSurveyLink, SurveyClosed
+from eventkit.survey import emails, questions
+from eventkit.survey import responses as survey_responses
+from eventkit.survey.responses import AlreadyAnswered, InvalidSurveyLink, SurveyClosed
 from tests.conftest import TEMPLATES, make_settings
 from tests.test_spec import GOOD
 
@@ -92,7 +95,7 @@ def link_of(rt: Runtime, registration_id: int) -> str:
     """The survey link token a person's invitation carries."""
     with rt.store.session() as session:
         row = session.scalars(select(SurveyToken).where(SurveyToken.registration_id == registration_id)).one()
-        return survey.link_token(rt, row)
+        return survey_responses.link_token(rt, row)
 
 
 def responses(rt: Runtime) -> int:
@@ -119,7 +122,7 @@ def rt(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
 def opened(rt: Runtime) -> tuple[EventSpec, list[Attendee]]:
     spec = make_ended_event(rt)
     people = [add_attendee(rt, spec, e, n, lang, present=p) for e, n, lang, p in PEOPLE]
-    assert survey.open_survey(rt, spec.slug)["invited"] == 3
+    assert emails.open_survey(rt, spec.slug)["invited"] == 3
     return spec, people
 
 
@@ -128,7 +131,7 @@ def opened(rt: Runtime) -> tuple[EventSpec, list[Attendee]]:
 
 @pytest.mark.parametrize("format_name", sorted(discover(TEMPLATES)))
 def test_every_formats_survey_is_valid_and_bilingual(format_name: str) -> None:
-    definition = survey.definition_for(discover(TEMPLATES)[format_name], {})
+    definition = questions.definition_for(discover(TEMPLATES)[format_name], {})
     assert {q.type for q in definition.questions} >= {"scale", "choice", "multichoice", "textarea"}
     for q in definition.questions:
         assert q.label.values.keys() >= {"de", "en"}, q.name
@@ -139,8 +142,8 @@ def test_every_formats_survey_is_valid_and_bilingual(format_name: str) -> None:
 
 def test_a_format_folder_replaces_the_base_survey() -> None:
     formats = discover(TEMPLATES)
-    barcamp = [q.name for q in survey.definition_for(formats["barcamp"], {}).questions]
-    shared = [q.name for q in survey.definition_for(formats["fachvernetzung"], {}).questions]
+    barcamp = [q.name for q in questions.definition_for(formats["barcamp"], {}).questions]
+    shared = [q.name for q in questions.definition_for(formats["fachvernetzung"], {}).questions]
     assert "session_planning" in barcamp and "session_planning" not in shared
     assert (TEMPLATES / "formats" / "barcamp" / "survey.yaml").is_file()
     assert not (TEMPLATES / "formats" / "fachvernetzung" / "survey.yaml").exists()
@@ -160,15 +163,15 @@ survey_audience: registered
 survey_min_group: 5
 """
     spec = parse_spec(GOOD + extra, TEMPLATES)
-    definition = survey.definition_for(discover(TEMPLATES)["fachvernetzung"], spec.extra)
+    definition = questions.definition_for(discover(TEMPLATES)["fachvernetzung"], spec.extra)
     names = [q.name for q in definition.questions]
     assert "heard_via" not in names and names[-1] == "next_topic"
     overall = definition.get("overall")
     assert overall is not None and overall.label.get("en") == "How was the Fachvernetzung?"
     assert overall.type == "scale" and overall.max_label is not None  # the rest of the question stays
-    assert survey.audience_of(spec) == "registered" and survey.min_group_of(spec) == 5
-    assert survey.audience_of(parse_spec(GOOD, TEMPLATES)) == "attended"
-    assert survey.min_group_of(parse_spec(GOOD, TEMPLATES)) == 3
+    assert questions.audience_of(spec) == "registered" and questions.min_group_of(spec) == 5
+    assert questions.audience_of(parse_spec(GOOD, TEMPLATES)) == "attended"
+    assert questions.min_group_of(parse_spec(GOOD, TEMPLATES)) == 3
 
 
 def spec_problems(extra: str, language: str = "en") -> str:
@@ -216,12 +219,12 @@ survey_min_group: 0
 
 
 @pytest.fixture
-def definition() -> survey.Definition:
-    return survey.definition_for(discover(TEMPLATES)["fachvernetzung"], {})
+def definition() -> Definition:
+    return questions.definition_for(discover(TEMPLATES)["fachvernetzung"], {})
 
 
-def test_answers_come_back_typed_and_complete(definition: survey.Definition) -> None:
-    answers = survey.parse_answers(
+def test_answers_come_back_typed_and_complete(definition: Definition) -> None:
+    answers = questions.parse_answers(
         definition, {**ANSWERS, "improve": "  Mehr Pausen.\r\nUnd Kaffee.  ", "csrf_token": "x", "t": "y"}
     )
     assert answers["overall"] == 4 and answers["usefulness"] == 5
@@ -244,17 +247,17 @@ def test_answers_come_back_typed_and_complete(definition: survey.Definition) -> 
     ],
 )
 def test_bad_answers_are_named_by_question(
-    definition: survey.Definition, change: dict[str, object], field: str, message: str
+    definition: Definition, change: dict[str, object], field: str, message: str
 ) -> None:
     with pytest.raises(ValidationFailed) as info:
-        survey.parse_answers(definition, {**ANSWERS, **change})
+        questions.parse_answers(definition, {**ANSWERS, **change})
     assert [p.field for p in info.value.problems] == [field]
     assert message in info.value.render("de")
 
 
-def test_every_missing_required_answer_is_reported_at_once(definition: survey.Definition) -> None:
+def test_every_missing_required_answer_is_reported_at_once(definition: Definition) -> None:
     with pytest.raises(ValidationFailed) as info:
-        survey.parse_answers(definition, {})
+        questions.parse_answers(definition, {})
     assert [p.field for p in info.value.problems] == ["overall", "usefulness", "come_again"]
     assert "overall: is required" in info.value.render("en")
 
@@ -266,9 +269,9 @@ def test_attendees_get_the_survey_and_registered_people_only_on_request(rt: Runt
     spec = make_ended_event(rt)
     for email, name, language, present in PEOPLE:
         add_attendee(rt, spec, email, name, language, present=present)
-    first = survey.open_survey(rt, spec.slug)
+    first = emails.open_survey(rt, spec.slug)
     assert (first["audience"], first["invited"], first["already"]) == (3, 3, 0)
-    again = survey.open_survey(rt, spec.slug)
+    again = emails.open_survey(rt, spec.slug)
     assert (again["invited"], again["already"]) == (0, 3)  # nothing twice
     with rt.store.session() as session:
         kinds = session.execute(select(OutboxMessage.kind, OutboxMessage.recipient)).all()
@@ -277,12 +280,12 @@ def test_attendees_get_the_survey_and_registered_people_only_on_request(rt: Runt
     other = make_ended_event(rt, "survey_audience: registered\nslug: fachvernetzung-zwei\n")
     for email, name, language, present in PEOPLE:
         add_attendee(rt, other, email, name, language, present=present)
-    assert survey.open_survey(rt, other.slug)["invited"] == 4
+    assert emails.open_survey(rt, other.slug)["invited"] == 4
 
 
 def test_no_survey_before_the_end_or_for_a_cancelled_event(rt: Runtime) -> None:
     spec = make_ended_event(rt)
-    assert survey.open_survey(rt, spec.slug, now=spec.end - timedelta(minutes=1))["not_ended"] == 1
+    assert emails.open_survey(rt, spec.slug, now=spec.end - timedelta(minutes=1))["not_ended"] == 1
     with rt.store.session() as session:
         assert session.scalar(select(func.count()).select_from(SurveyToken)) == 0
 
@@ -292,13 +295,13 @@ def test_one_response_per_link_and_nothing_that_names_the_person(
 ) -> None:
     spec, people = opened
     token = link_of(rt, people[0].registration_id)
-    view = survey.peek(rt, spec.slug, token)
+    view = survey_responses.peek(rt, spec.slug, token)
     assert view.language == "de" and view.definition.get("overall") is not None
-    survey.submit(rt, spec.slug, token, ANSWERS)
+    survey_responses.submit(rt, spec.slug, token, ANSWERS)
     with pytest.raises(AlreadyAnswered):
-        survey.submit(rt, spec.slug, token, ANSWERS)
+        survey_responses.submit(rt, spec.slug, token, ANSWERS)
     with pytest.raises(AlreadyAnswered):
-        survey.peek(rt, spec.slug, token)
+        survey_responses.peek(rt, spec.slug, token)
     assert responses(rt) == 1
     # the response has no column that could lead back to a person, a link or a moment
     columns = {c["name"] for c in inspect(rt.store.engine).get_columns("survey_responses")}
@@ -317,9 +320,9 @@ def test_bad_answers_store_nothing_and_leave_the_link_usable(
     spec, people = opened
     token = link_of(rt, people[1].registration_id)
     with pytest.raises(ValidationFailed):
-        survey.submit(rt, spec.slug, token, {**ANSWERS, "overall": "9"})
+        survey_responses.submit(rt, spec.slug, token, {**ANSWERS, "overall": "9"})
     assert responses(rt) == 0
-    survey.submit(rt, spec.slug, token, ANSWERS)
+    survey_responses.submit(rt, spec.slug, token, ANSWERS)
     assert responses(rt) == 1
 
 
@@ -344,33 +347,33 @@ def test_altered_foreign_and_expired_links_are_refused(rt: Runtime, opened: tupl
         tampered.append(signed_token(rt.settings.secret_key, "manage", row.id, row.nonce))
     for bad in tampered:
         with pytest.raises(InvalidSurveyLink):
-            survey.peek(rt, spec.slug, bad)
+            survey_responses.peek(rt, spec.slug, bad)
         with pytest.raises(InvalidSurveyLink):
-            survey.submit(rt, spec.slug, bad, ANSWERS)
+            survey_responses.submit(rt, spec.slug, bad, ANSWERS)
     later = datetime.now(UTC) + timedelta(days=15)  # after the evaluation date (14 days after the end)
     with pytest.raises(SurveyClosed):
-        survey.peek(rt, spec.slug, token, now=later)
+        survey_responses.peek(rt, spec.slug, token, now=later)
     with pytest.raises(SurveyClosed):
-        survey.submit(rt, spec.slug, token, ANSWERS, now=later)
+        survey_responses.submit(rt, spec.slug, token, ANSWERS, now=later)
     assert responses(rt) == 0
 
 
 def test_the_organiser_can_close_the_survey(rt: Runtime, opened: tuple[EventSpec, list[Attendee]]) -> None:
     spec, people = opened
     token = link_of(rt, people[2].registration_id)
-    assert survey.close_survey(rt, spec.slug) is True
-    assert survey.close_survey(rt, spec.slug) is False
+    assert survey_responses.close_survey(rt, spec.slug) is True
+    assert survey_responses.close_survey(rt, spec.slug) is False
     with pytest.raises(SurveyClosed):
-        survey.submit(rt, spec.slug, token, ANSWERS)
-    assert survey.enqueue_reminders(rt, spec.slug)["closed"] == 1
+        survey_responses.submit(rt, spec.slug, token, ANSWERS)
+    assert emails.enqueue_reminders(rt, spec.slug)["closed"] == 1
 
 
 def test_reminders_only_for_those_who_have_not_answered(rt: Runtime, opened: tuple[EventSpec, list[Attendee]]) -> None:
     spec, people = opened
-    survey.submit(rt, spec.slug, link_of(rt, people[0].registration_id), ANSWERS)
-    first = survey.enqueue_reminders(rt, spec.slug)
+    survey_responses.submit(rt, spec.slug, link_of(rt, people[0].registration_id), ANSWERS)
+    first = emails.enqueue_reminders(rt, spec.slug)
     assert (first["reminded"], first["answered"], first["already"]) == (2, 1, 0)
-    assert survey.enqueue_reminders(rt, spec.slug)["reminded"] == 0
+    assert emails.enqueue_reminders(rt, spec.slug)["reminded"] == 0
     with rt.store.session() as session:
         reminded = set(session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.kind == "survey-reminder")))
     assert reminded == {people[1].email, people[2].email}
@@ -389,7 +392,7 @@ def test_two_submissions_at_once_with_one_link_store_one_response(
     def answer(other: Runtime) -> None:
         barrier.wait()
         try:
-            survey.submit(other, spec.slug, token, ANSWERS)
+            survey_responses.submit(other, spec.slug, token, ANSWERS)
             outcomes.append("stored")
         except AlreadyAnswered:
             outcomes.append("already")
@@ -407,10 +410,10 @@ def test_two_submissions_at_once_with_one_link_store_one_response(
 
 def test_simulated_responses_go_through_the_forms_checks(rt: Runtime, opened: tuple[EventSpec, list[Attendee]]) -> None:
     spec, _people = opened
-    stored = survey.simulate_responses(rt, spec.slug, random.Random(7), share=1.0)
+    stored = survey_answers.simulate_responses(rt, spec.slug, random.Random(7), share=1.0)
     assert stored == 3 == responses(rt)
-    assert survey.simulate_responses(rt, spec.slug, random.Random(7), share=1.0) == 0
-    definition = survey.definition_for(discover(TEMPLATES)["fachvernetzung"], {})
+    assert survey_answers.simulate_responses(rt, spec.slug, random.Random(7), share=1.0) == 0
+    definition = questions.definition_for(discover(TEMPLATES)["fachvernetzung"], {})
     rng = random.Random(3)
     for _ in range(50):
-        survey.parse_answers(definition, survey.simulated_form(definition, rng))
+        questions.parse_answers(definition, survey_answers.simulated_form(definition, rng))

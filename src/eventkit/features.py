@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from eventkit.registration import emails, optin
 from eventkit.reminders import reminders
-from eventkit.survey import survey
+from eventkit.survey import emails as survey_emails
 
-REGISTERING = (emails, optin, reminders, survey)
+REGISTERING = (emails, optin, reminders, survey_emails)

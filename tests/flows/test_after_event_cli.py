@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from eventkit import runtime
 from eventkit.cli import main
+from eventkit.devtools import survey_answers
 from eventkit.door import checkins
 from eventkit.events.events import save_event
 from eventkit.model.spec import parse_spec
 from eventkit.registration import queries
-from eventkit.survey import survey
 from tests.conftest import EXAMPLES, TEMPLATES, make_settings
 from tests.test_reminders import invited
 from tests.test_spec import GOOD
@@ -104,7 +104,7 @@ def test_attendance_recap_survey_and_evaluation(env: dict[str, str], tmp_path: P
     assert code == 0, err
     assert "Survey links: 4 sent, 0 failed." in out
     rt = runtime.get()
-    assert survey.simulate_responses(rt, slug, Random(7), share=1.0) == 4
+    assert survey_answers.simulate_responses(rt, slug, Random(7), share=1.0) == 4
     code, out, err = run(env, "survey", "remind", slug)
     assert code == 0 and "Survey reminders: 0 sent" in out  # everyone answered
     code, out, err = run(env, "survey", "evaluate", slug)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from eventkit import runtime
 from eventkit.db.store import OutboxMessage
 from eventkit.devtools.mailsink import MailSink
-from eventkit.survey import survey
+from eventkit.survey import emails, responses
 from flows.survey import evaluate_survey, send_survey, send_survey_reminder
 from tests.conftest import make_settings
 from tests.flows.test_delivery import flow_run_name, parsed
@@ -62,9 +62,9 @@ def test_the_reminder_reaches_only_those_who_have_not_answered(rt: runtime.Runti
     assert send_survey(spec.slug)["sent"] == 0  # nothing twice
 
     # Ayşe answers before the reminder is due; Olena after it was put into the outbox, before it went out
-    survey.submit(rt, spec.slug, invitations["ayse@example.org"], ANSWERS)
-    assert survey.enqueue_reminders(rt, spec.slug)["reminded"] == 3
-    survey.submit(rt, spec.slug, invitations["olena@example.org"], ANSWERS)
+    responses.submit(rt, spec.slug, invitations["ayse@example.org"], ANSWERS)
+    assert emails.enqueue_reminders(rt, spec.slug)["reminded"] == 3
+    responses.submit(rt, spec.slug, invitations["olena@example.org"], ANSWERS)
 
     before = len(sink.received)
     state = send_survey_reminder(spec.slug, return_state=True)
@@ -91,7 +91,7 @@ def test_the_evaluation_writes_its_files_and_a_table_artifact(rt: runtime.Runtim
         add_attendee(rt, spec, address, name, language, present=present)
     send_survey(spec.slug)
     for token in list(links(sink, spec.slug).values())[:3]:
-        survey.submit(rt, spec.slug, token, ANSWERS)
+        responses.submit(rt, spec.slug, token, ANSWERS)
 
     state = evaluate_survey(spec.slug, return_state=True)
     result = state.result()
@@ -100,8 +100,8 @@ def test_the_evaluation_writes_its_files_and_a_table_artifact(rt: runtime.Runtim
     folder = rt.settings.var_dir / "events" / spec.slug
     assert result["csv"] == str(folder / f"survey-{spec.slug}.csv")
     assert Path(str(result["pdf"])).read_bytes().startswith(b"%PDF")
-    with pytest.raises(survey.SurveyClosed):  # the evaluation closes the survey
-        survey.submit(rt, spec.slug, list(links(sink, spec.slug).values())[3], ANSWERS)
+    with pytest.raises(responses.SurveyClosed):  # the evaluation closes the survey
+        responses.submit(rt, spec.slug, list(links(sink, spec.slug).values())[3], ANSWERS)
 
     from prefect.client.orchestration import get_client
 

@@ -19,7 +19,7 @@ from eventkit.db.store import SurveyResponse
 from eventkit.mail import delivery
 from eventkit.mail.transport import transport_for
 from eventkit.runtime import Runtime
-from eventkit.survey import survey
+from eventkit.survey import emails, responses
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_survey import PEOPLE, make_ended_event
@@ -77,7 +77,7 @@ def site(tmp_path: Path, live_server: Callable[..., str]) -> Iterator[Site]:
         spec = make_ended_event(rt)
         for address, name, language, present in PEOPLE:
             attend(rt, spec, address, name, language, present=present)
-        survey.open_survey(rt, spec.slug)
+        emails.open_survey(rt, spec.slug)
         # in a thread of its own: Playwright's sync API keeps an event loop running in this one
         with ThreadPoolExecutor(1) as pool:
             pool.submit(
@@ -165,7 +165,7 @@ def test_the_pages_for_wrong_links_and_a_closed_survey_are_accessible(page: Page
     page.goto(f"{site.url}/e/{site.slug}/survey?t=1.nonsense-that-is-long-enough")
     expect(page.locator("main")).to_contain_text("Dieser Umfrage-Link ist nicht gültig")
     assert_accessible(page)
-    survey.close_survey(site.rt, site.slug)
+    responses.close_survey(site.rt, site.slug)
     page.goto(site.links["olena@example.org"])
     expect(page.get_by_role("heading", level=1)).to_have_text("Die Umfrage ist beendet")
     assert_accessible(page)

@@ -23,7 +23,7 @@ from eventkit.mail import delivery
 from eventkit.mail.transport import transport_for
 from eventkit.model.spec import EventSpec
 from eventkit.runtime import Runtime
-from eventkit.survey import survey
+from eventkit.survey import emails, responses
 from eventkit.web import create_app
 from tests.conftest import make_settings
 from tests.test_survey import PEOPLE, Attendee, add_attendee, make_ended_event
@@ -43,7 +43,7 @@ def rt(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
 def event(rt: Runtime) -> tuple[EventSpec, list[Attendee]]:
     spec = make_ended_event(rt)
     people = [add_attendee(rt, spec, e, n, lang, present=p) for e, n, lang, p in PEOPLE]
-    assert survey.open_survey(rt, spec.slug)["invited"] == 3
+    assert emails.open_survey(rt, spec.slug)["invited"] == 3
     # in a thread of its own: a browser test before this one may leave Playwright's event loop in this one
     with ThreadPoolExecutor(1) as pool:
         done = pool.submit(
@@ -204,7 +204,7 @@ def test_a_closed_survey_says_so(rt: Runtime, event: tuple[EventSpec, list[Atten
     path = survey_path(rt, people[2].email)
     with TestClient(create_app(rt)) as client:
         form = client.get(path)
-        assert survey.close_survey(rt, spec.slug)
+        assert responses.close_survey(rt, spec.slug)
         page = client.get(path)
         assert page.status_code == 410 and "Die Umfrage ist beendet" in page.text
         r = client.post(

@@ -13,7 +13,7 @@ from eventkit.cli.lazy import LazyFunction
 from eventkit.cli.messages import _, user_errors
 from eventkit.core.settings import Settings
 from eventkit.events.events import load_event
-from eventkit.survey import survey as surveys
+from eventkit.survey import responses
 
 send_survey = LazyFunction("flows.survey:send_survey")
 send_survey_reminder = LazyFunction("flows.survey:send_survey_reminder")
@@ -77,7 +77,7 @@ def survey_close(slug: str) -> None:
     rt = runtime.configure(Settings.from_env())
     with rt.store.session() as session:
         load_event(session, slug)
-    if surveys.close_survey(rt, slug):
+    if responses.close_survey(rt, slug):
         click.echo(_("The survey of %(slug)s is closed.", slug=slug))
     else:
         click.echo(_("The survey of %(slug)s was not open.", slug=slug))

@@ -318,7 +318,7 @@ class Survey(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), unique=True)
-    # the questions as sent (eventkit.survey.survey.Definition): later edits of the spec do not change them
+    # the questions as sent (eventkit.model.survey.Definition): later edits of the spec do not change them
     definition: Mapped[dict[str, Any]]
     audience: Mapped[str] = mapped_column(String(20))  # attended or registered
     closes_at: Mapped[datetime]

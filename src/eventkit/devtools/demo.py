@@ -19,6 +19,7 @@ from eventkit import runtime
 from eventkit.core.errors import N_
 from eventkit.core.settings import PROJECT_ROOT, Settings
 from eventkit.db.store import Registration
+from eventkit.devtools import survey_answers
 from eventkit.devtools.demo_series import run_series
 from eventkit.devtools.mailbox import deliver, invitation_tokens
 from eventkit.door import checkins
@@ -39,7 +40,7 @@ from eventkit.sessions.notes import notes_link, save_notes
 from eventkit.sessions.planning import plan
 from eventkit.sessions.proposals import propose
 from eventkit.sessions.publish import plan_pdf, publish
-from eventkit.survey import evaluation, survey
+from eventkit.survey import emails, evaluation, responses
 from flows.delivery import deliver_outbox
 from flows.invitations import send_invitations
 from flows.recap import attendance_list, recap_flow
@@ -268,20 +269,20 @@ def _phase(
             sent=result["sent"],
         )
     if phase.name == "survey":
-        opened = survey.open_survey(rt, slug, now=phase.at)
+        opened = emails.open_survey(rt, slug, now=phase.at)
         sent = deliver(rt)
-        answered = survey.simulate_responses(rt, slug, rng)
+        answered = survey_answers.simulate_responses(rt, slug, rng)
         return (
             translate(N_("%(sent)s survey links sent; %(answered)s answered (simulated)"), sent=sent, answered=answered)
             if opened["audience"]
             else translate(N_("nobody checked in: no survey"))
         )
     if phase.name == "survey-reminder":
-        reminded = survey.enqueue_reminders(rt, slug, now=phase.at)
+        reminded = emails.enqueue_reminders(rt, slug, now=phase.at)
         deliver(rt)
         return translate(N_("%(count)s survey reminders to those who have not answered"), count=reminded["reminded"])
     if phase.name == "evaluation":
-        survey.close_survey(rt, slug, now=phase.at)
+        responses.close_survey(rt, slug, now=phase.at)
         outputs = evaluation.write_outputs(rt, slug, out_dir=out)
         if outputs is None:
             return translate(N_("no survey: nothing to evaluate"))

@@ -26,8 +26,10 @@ from eventkit.core.i18n import gettext_for, normalise_language
 from eventkit.documents.pdf import print_environment, render_pdf
 from eventkit.events.events import event_view, find_event, format_for
 from eventkit.model.spec import EventSpec
+from eventkit.model.survey import Definition, Question
 from eventkit.runtime import Runtime
-from eventkit.survey.survey import Definition, Question, collect, min_group_of
+from eventkit.survey.questions import min_group_of
+from eventkit.survey.responses import collect
 
 CHART_WIDTH = 480
 CHART_LABEL_WIDTH = 180

@@ -14,7 +14,7 @@ from eventkit.core.errors import N_, UserError
 from eventkit.core.i18n import gettext_for
 from eventkit.events.events import EventNotFound
 from eventkit.registration.rules import RegistrationClosed
-from eventkit.survey.survey import AlreadyAnswered, SurveyClosed
+from eventkit.survey.responses import AlreadyAnswered, SurveyClosed
 from eventkit.web.pages import render_event, web_of
 
 

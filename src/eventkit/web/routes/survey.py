@@ -1,6 +1,6 @@
 """The survey pages: the form behind a personal survey link, and the thanks; a used, closed or wrong link is an error.
 
-The GET only shows; the answers are a POST with a CSRF token, stored once per link (eventkit.survey.survey).
+The GET only shows; the answers are a POST with a CSRF token, stored once per link (eventkit.survey.responses).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from eventkit.core.i18n import gettext_for
 from eventkit.core.validation import ValidationFailed
-from eventkit.survey import survey
-from eventkit.survey.survey import Definition
+from eventkit.model.survey import Definition
+from eventkit.survey import responses
 from eventkit.web.deps import Language, LimitedForm, WebDep
 from eventkit.web.forms import field_errors
 from eventkit.web.pages import Web, event_context, load, render_event
@@ -35,7 +35,7 @@ def _form(
     web: Web,
     request: Request,
     slug: str,
-    view: survey.SurveyView,
+    view: responses.SurveyView,
     token: str,
     language: str,
     values: dict[str, Any],
@@ -57,7 +57,7 @@ def _form(
 
 @router.get("/e/{slug}/survey", response_class=HTMLResponse)
 def survey_page(request: Request, slug: str, web: WebDep, language: Language, t: str = "") -> Response:
-    view = survey.peek(web.rt, slug, t)
+    view = responses.peek(web.rt, slug, t)
     if "lang" not in request.query_params:
         language = view.language  # the person's own language, unless the page was switched
     return _form(web, request, slug, view, t, language, {})
@@ -67,9 +67,9 @@ def survey_page(request: Request, slug: str, web: WebDep, language: Language, t:
 async def survey_submit(request: Request, slug: str, web: WebDep, form: LimitedForm) -> Response:
     language, token = form.language, form.text("t")
     try:
-        survey.submit(web.rt, slug, token, form.values)
+        responses.submit(web.rt, slug, token, form.values)
     except ValidationFailed as exc:
-        view = survey.peek(web.rt, slug, token)
+        view = responses.peek(web.rt, slug, token)
         errors = field_errors(exc, language, _label(view.definition, language))
         return _form(web, request, slug, view, token, language, form.values, errors, 422)
     return RedirectResponse(f"/e/{slug}/survey/thanks?lang={language}", status_code=303)
