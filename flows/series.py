@@ -12,7 +12,9 @@ from prefect.cache_policies import NO_CACHE
 
 from eventkit import runtime
 from eventkit.mail import delivery
-from eventkit.series import series_store
+from eventkit.series import emails as series_emails
+from eventkit.series import meetings as series_meetings
+from eventkit.series import stored as series_stored
 from flows.lifecycle import event_lifecycle
 from flows.relay import relay
 
@@ -21,17 +23,17 @@ HORIZON_DAYS = 120
 
 @task(name="create-meetings", cache_policy=NO_CACHE)
 def create_meetings(slug: str, horizon_days: int, now: datetime | None) -> list[str]:
-    return series_store.create_meetings(runtime.get(), slug, now=now, horizon=timedelta(days=horizon_days))
+    return series_meetings.create_meetings(runtime.get(), slug, now=now, horizon=timedelta(days=horizon_days))
 
 
 @task(name="meetings-to-plan", cache_policy=NO_CACHE)
 def meetings_to_plan(slug: str, horizon_days: int, now: datetime | None) -> list[str]:
-    return series_store.meetings_in_range(runtime.get(), slug, now=now, horizon=timedelta(days=horizon_days))
+    return series_meetings.meetings_in_range(runtime.get(), slug, now=now, horizon=timedelta(days=horizon_days))
 
 
 @task(name="mark-planned", cache_policy=NO_CACHE)
 def mark_planned(slug: str, meetings: list[str]) -> None:
-    series_store.mark_planned(runtime.get().settings, slug, meetings)
+    series_stored.mark_planned(runtime.get().settings, slug, meetings)
 
 
 @flow(name="plan-series", flow_run_name="series · {slug}", log_prints=False)
@@ -69,7 +71,7 @@ def plan_all_series(horizon_days: int = HORIZON_DAYS, now: datetime | None = Non
     logger = get_run_logger()
     done: dict[str, Any] = {}
     failed = []
-    for slug in series_store.active_series(runtime.get().settings, now=now):
+    for slug in series_stored.active_series(runtime.get().settings, now=now):
         state = plan_series(slug, horizon_days, now, return_state=True)
         if state.is_failed():
             failed.append(slug)
@@ -83,14 +85,14 @@ def plan_all_series(horizon_days: int = HORIZON_DAYS, now: datetime | None = Non
 
 @task(name="write-series-invitations", cache_policy=NO_CACHE)
 def write_series_invitations(slug: str, now: datetime | None) -> int:
-    return series_store.enqueue_invitations(runtime.get(), slug, now=now)
+    return series_emails.enqueue_invitations(runtime.get(), slug, now=now)
 
 
 @task(name="deliver-series-mail", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[30, 120])
 def deliver_series_mail() -> dict[str, int]:
     rt = runtime.get()
     with relay(rt) as transport:
-        done = asyncio.run(delivery.deliver_pending(rt.store, transport, kinds=series_store.KINDS, rt=rt))
+        done = asyncio.run(delivery.deliver_pending(rt.store, transport, kinds=series_emails.KINDS, rt=rt))
     return done.as_dict()
 
 
@@ -121,9 +123,9 @@ def update_series(rt: runtime.Runtime, definition: Any) -> dict[str, Any]:
     from eventkit.events.changes import previous_of
     from flows.changes import event_changed
 
-    change = series_store.store_series(rt.settings, definition)
-    meetings = series_store.apply_to_meetings(rt, change.slug, before=change.before)
-    written = series_store.enqueue_updates(rt, change)
+    change = series_stored.store_series(rt.settings, definition)
+    meetings = series_meetings.apply_to_meetings(rt, change.slug, before=change.before)
+    written = series_emails.enqueue_updates(rt, change)
     result: dict[str, Any] = {
         "slug": change.slug,
         "changed": change.changed,

@@ -19,7 +19,7 @@ from eventkit.events import changes
 from eventkit.invitations import invitations
 from eventkit.mail import kinds
 from eventkit.recap import thanks
-from eventkit.series import series_store
+from eventkit.series import emails as series_emails
 from eventkit.sessions.emails import KIND
 from tests.conftest import TEMPLATES
 
@@ -159,7 +159,7 @@ def test_every_email_template_is_rendered_at_delivery_or_by_its_feature() -> Non
         thanks.THANKS_KIND,
         KIND,
         *changes.KINDS,
-        *series_store.KINDS,
+        *series_emails.KINDS,
     }
     assert at_delivery & composed == set()
     assert at_delivery | composed == templates

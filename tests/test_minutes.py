@@ -19,7 +19,8 @@ from eventkit.invitations import invitations
 from eventkit.minutes.minutes import open_tasks, stored_minutes, take_input
 from eventkit.model.minutes import parse_minutes
 from eventkit.model.series_file import load_series
-from eventkit.series.series_store import create_meetings, store_series
+from eventkit.series.meetings import create_meetings
+from eventkit.series.stored import store_series
 from tests.conftest import EXAMPLES, TEMPLATES
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

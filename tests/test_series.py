@@ -24,7 +24,7 @@ from eventkit.core.validation import ValidationFailed
 from eventkit.db.store import Event, Invitation, OutboxMessage, Person, Registration
 from eventkit.events.changes import UPDATED, enqueue_change, previous_of
 from eventkit.events.events import save_event
-from eventkit.events.series_ref import state_path
+from eventkit.events.series_ref import INVITATION, state_path
 from eventkit.invitations.invitations import import_invitees, plan_batches, prepare_batch
 from eventkit.mail import kinds
 from eventkit.model.invitees import Invitee
@@ -35,20 +35,11 @@ from eventkit.model.spec import EventSpec
 from eventkit.privacy import retention
 from eventkit.privacy.privacy import export_person, forget_person
 from eventkit.registration import cancellation, desk, rules
+from eventkit.series.emails import UPDATE, enqueue_invitations, enqueue_updates
+from eventkit.series.meetings import apply_to_meetings, create_meetings
+from eventkit.series.members import forget_member, memberships, purge_members
 from eventkit.series.series_calendar import SeriesFacts, SeriesInvite
-from eventkit.series.series_store import (
-    INVITATION,
-    UPDATE,
-    apply_to_meetings,
-    create_meetings,
-    enqueue_invitations,
-    enqueue_updates,
-    forget_member,
-    load_stored,
-    memberships,
-    purge_members,
-    store_series,
-)
+from eventkit.series.stored import load_stored, store_series
 from tests.conftest import EXAMPLES, TEMPLATES
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -20,7 +20,7 @@ from eventkit.cli import main
 from eventkit.db.store import Event, OutboxMessage, Store
 from eventkit.devtools.mailsink import MailSink
 from eventkit.model.series_file import load_series, parse_series
-from eventkit.series.series_store import active_series, load_stored, store_series
+from eventkit.series.stored import active_series, load_stored, store_series
 from flows.series import plan_all_series, plan_series, send_series_invitation
 from tests.conftest import EXAMPLES, TEMPLATES, make_settings
 from tests.test_series import Client

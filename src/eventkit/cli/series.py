@@ -15,7 +15,8 @@ from eventkit.cli.messages import _, user_errors
 from eventkit.core.settings import Settings
 from eventkit.minutes.minutes import take_input
 from eventkit.model.series_file import load_series
-from eventkit.series import series_store
+from eventkit.series import meetings as series_meetings
+from eventkit.series import stored as series_stored
 
 send_series_invitation = LazyFunction("flows.series:send_series_invitation")
 update_series = LazyFunction("flows.series:update_series")
@@ -42,12 +43,12 @@ def series_create(series_file: Path, horizon_days: int) -> None:
     settings = Settings.from_env()
     definition = load_series(series_file, settings.template_dir)
     rt = runtime.configure(settings)
-    change = series_store.store_series(settings, definition)
+    change = series_stored.store_series(settings, definition)
     if change.created:
         click.echo(_("Created series %(slug)s.", slug=change.slug), err=True)
     else:
         click.echo(_("Updated series %(slug)s.", slug=change.slug), err=True)
-    created = series_store.create_meetings(rt, definition.slug, horizon=timedelta(days=horizon_days))
+    created = series_meetings.create_meetings(rt, definition.slug, horizon=timedelta(days=horizon_days))
     click.echo(_("%(count)s new meetings as events.", count=len(created)), err=True)
     click.echo(definition.slug)
     for slug in created:
@@ -62,8 +63,8 @@ def series_invite(slug: str) -> None:
     settings = Settings.from_env()
     runtime.configure(settings)
     try:
-        series_store.load_stored(settings, slug)
-    except series_store.SeriesNotFound:
+        series_stored.load_stored(settings, slug)
+    except series_stored.SeriesNotFound:
         _not_found(slug)
     state = send_series_invitation(slug, return_state=True)
     if state.is_failed():
@@ -86,8 +87,8 @@ def series_update(series_file: Path) -> None:
     definition = load_series(series_file, settings.template_dir)
     rt = runtime.configure(settings)
     try:
-        series_store.load_stored(settings, definition.slug)
-    except series_store.SeriesNotFound:
+        series_stored.load_stored(settings, definition.slug)
+    except series_stored.SeriesNotFound:
         _not_found(definition.slug)
     done = update_series(rt, definition)
     if not done["changed"]:

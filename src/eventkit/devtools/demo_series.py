@@ -16,8 +16,9 @@ from eventkit.model.series import Moved, occurrences
 from eventkit.model.series_file import load_series
 from eventkit.registration import desk
 from eventkit.runtime import Runtime
+from eventkit.series.emails import series_facts
 from eventkit.series.series_calendar import SeriesInvite
-from eventkit.series.series_store import load_stored, series_facts, store_series
+from eventkit.series.stored import load_stored, store_series
 from flows.series import plan_series, send_series_invitation, update_series
 
 SERIES_FILE = Path("series") / "plenum-buendnis.yaml"

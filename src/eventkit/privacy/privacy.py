@@ -38,7 +38,7 @@ from eventkit.privacy import retention
 from eventkit.recap.intake import RECAP_FILE
 from eventkit.registration.specs import spec_of
 from eventkit.runtime import Runtime
-from eventkit.series.series_store import forget_member, memberships
+from eventkit.series.members import forget_member, memberships
 
 SURVEY_NOTE = (
     "Survey responses are anonymous: they are stored without any reference to a person, a link or a time "

@@ -43,7 +43,7 @@ from eventkit.model.retention import Policy, policy
 from eventkit.recap.intake import RECAP_FILE
 from eventkit.registration.specs import spec_of
 from eventkit.runtime import Runtime
-from eventkit.series.series_store import purge_members
+from eventkit.series.members import purge_members
 
 SPEC_KEYS = ("privacy_notice_version", "retention_months", "funder_retention_years")
 ANONYMOUS_DOMAIN = "anonymised.invalid"  # RFC 2606: never deliverable
