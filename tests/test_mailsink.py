@@ -6,6 +6,7 @@ import ast
 import email
 import email.policy
 import os
+import select
 import smtplib
 import socket
 import subprocess
@@ -29,6 +30,23 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
+def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
+    """What the command printed up to the line that contains `text`, as a person watching it would wait for it."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([proc.stdout], [], [], max(left, 0))
+        if not ready:
+            raise TimeoutError(f"the command did not print {text!r}; it printed {seen!r}")
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the command ended without printing {text!r}; it printed {seen!r}")
+        seen += line
+    return seen
+
+
 def test_mailsink_command_stores_what_it_receives(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -38,6 +56,7 @@ def test_mailsink_command_stores_what_it_receives(tmp_path: Path) -> None:
         text=True,
     )
     try:
+        started = read_until(proc, f"smtp://127.0.0.1:{port}")
         wait_for_port(port)
         msg = EmailMessage()
         msg["From"] = "noreply@events.example.org"
@@ -51,7 +70,8 @@ def test_mailsink_command_stores_what_it_receives(tmp_path: Path) -> None:
             time.sleep(0.05)
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
+        rest, _ = proc.communicate(timeout=10)
+    out = started + rest
     files = list(tmp_path.glob("*.eml"))
     assert len(files) == 1
     stored = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
