@@ -25,6 +25,7 @@ from eventkit import runtime
 from eventkit.core.settings import PROJECT_ROOT, Settings
 from eventkit.db.store import Event, Person, Registration
 from eventkit.events.events import save_event
+from eventkit.model.formats import discover
 from eventkit.model.spec import parse_spec
 from eventkit.recap import document, intake
 from eventkit.recap.attendance import render_attendance
@@ -137,7 +138,7 @@ def main() -> None:
             "photos": photos(source, 10),
         }
         started = time.perf_counter()
-        given = intake.validate(data, "barcamp")
+        given = intake.validate(data, discover(rt.settings.template_dir)["barcamp"])
         intake.store_recap(rt, "bench-barcamp", given, source)
         store_s = time.perf_counter() - started
         stored = intake.stored_recap(rt, "bench-barcamp")
