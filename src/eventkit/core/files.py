@@ -19,8 +19,10 @@ def event_dir(settings: Settings, slug: str) -> Path:
     return events_dir(settings) / slug
 
 
-def write_atomic(path: Path, data: bytes | str) -> Path:
+def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> Path:
     """Write the whole file or nothing: a temporary file in the same folder, flushed to disk, then renamed.
+
+    durable=False skips the fsync: the rename still shows a reader all or nothing, but a power cut may lose it.
 
     Returns `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +32,8 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
