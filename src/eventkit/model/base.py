@@ -310,4 +310,9 @@ class Suggesting(Form):
         close = suggest(key, known)
         if close:
             return problem(N_("unknown key; did you mean %(suggestion)r?"), suggestion=close)
+        return cls.nothing_close(key, known, data)
+
+    @classmethod
+    def nothing_close(cls, key: str, known: Collection[str], data: Mapping[str, Any]) -> PydanticCustomError:
+        """The problem for an unknown key that is like no known one."""
         return problem(N_("unknown key (known: %(choices)s)"), choices=", ".join(known))

@@ -14,7 +14,19 @@ from pydantic_core import PydanticCustomError
 
 from eventkit.core.errors import N_
 from eventkit.core.validation import has_control
-from eventkit.model.base import UNSET, Check, Form, Found, context_of, each, each_value, given, problem, raw, suggest
+from eventkit.model.base import (
+    UNSET,
+    Check,
+    Form,
+    Found,
+    Suggesting,
+    context_of,
+    each,
+    each_value,
+    given,
+    problem,
+    raw,
+)
 from eventkit.model.formats import Format, RecapSection, discover
 from eventkit.model.values import parse_clock
 
@@ -289,7 +301,7 @@ def _event(value: Any, info: ValidationInfo) -> None:
         raise problem(N_("this recap is for %(value)r, not for %(slug)r"), value=value, slug=slug)
 
 
-class Recap(Form):
+class Recap(Suggesting):
     """The outcomes of the meeting; texts are Markdown. Leave a field empty to leave its section out."""
 
     not_a_mapping = N_("the recap must be a mapping of keys such as summary, agenda and outcomes")
@@ -315,9 +327,10 @@ class Recap(Form):
     ) -> PydanticCustomError:
         if key in cls.others:
             return problem(N_("is not part of a recap of the format %(format)s"), format=cls.format_name)
-        close = suggest(key, known)
-        if close:
-            return problem(N_("unknown key; did you mean %(suggestion)r?"), suggestion=close)
+        return super().unknown_key(key, known, data, info)
+
+    @classmethod
+    def nothing_close(cls, key: str, known: Collection[str], data: Mapping[str, Any]) -> PydanticCustomError:
         return problem(N_("unknown key for the format %(format)s"), format=cls.format_name)
 
     def section(self, name: str) -> Any:

@@ -27,12 +27,12 @@ from eventkit.model.base import (
     Check,
     Form,
     Loc,
+    Suggesting,
     context_of,
     given,
     keep,
     problem,
     raw,
-    suggest,
     validated,
 )
 from eventkit.model.formats import Format, discover
@@ -321,7 +321,7 @@ def _slug(value: Any, info: ValidationInfo) -> str | None:
     return slugify(f"{fmt.name}-{start.year}-{place}")
 
 
-class EventSpecModel(Form):
+class EventSpecModel(Suggesting):
     """An event as its organiser describes it; `format` names a folder under templates/formats, whose
     format.yaml adds its own keys (spec_fields). Validate with a context `formats` (model.formats.discover)."""
 
@@ -376,12 +376,7 @@ class EventSpecModel(Form):
         return None if fmt is None else (*FIXED_KEYS, *fmt.spec_fields)
 
     @classmethod
-    def unknown_key(
-        cls, key: str, known: Collection[str], data: Mapping[str, Any], info: ValidationInfo
-    ) -> PydanticCustomError:
-        close = suggest(key, known)
-        if close:
-            return problem(N_("unknown key; did you mean %(suggestion)r?"), suggestion=close)
+    def nothing_close(cls, key: str, known: Collection[str], data: Mapping[str, Any]) -> PydanticCustomError:
         return problem(N_("unknown key for the format %(format)s"), format=data.get("format"))
 
     @classmethod
